@@ -1,0 +1,29 @@
+"""duckdb_vsa: similarity between JSON documents, inside DuckDB.
+
+``register(con)`` adds ``vsa_encode``, cosine functions and table macros for
+nearest neighbours, top-k similarity joins and near-duplicates to a DuckDB
+connection; :class:`Encoder` is the same encoder from Python.
+"""
+
+from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
+from duckdb_vsa.encoder import Encoder
+from duckdb_vsa.flatten import DocumentError
+from duckdb_vsa.ops import bind, bundle, cosine, normalize, unbind
+
+__all__ = [
+    "ENCODER_VERSION",
+    "SQL_OBJECTS",
+    "DocumentError",
+    "Encoder",
+    "EncoderConfig",
+    "bind",
+    "bundle",
+    "cosine",
+    "normalize",
+    "register",
+    "registered_encoder",
+    "unbind",
+]
+
+__version__ = "0.1.0"

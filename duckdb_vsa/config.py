@@ -1,0 +1,120 @@
+"""Encoder configuration, its validation and its fingerprint."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from typing import Any
+
+ENCODER_VERSION = 1
+"""Version of the encoding defined in DESIGN §2. Any change of output bumps it."""
+
+BINDINGS = ("perm", "haar")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """Everything that determines the vectors an encoder produces.
+
+    Parameters
+    ----------
+    dim : int, default 1024
+        Vector dimension D.
+    seed : int, default 0
+        Seed of every atom and role.
+    binding : {"perm", "haar"}, default "perm"
+        Orthogonal role family: random signed permutations (O(D) to apply and
+        store, exactly reproducible on any machine) or dense Haar-random
+        orthogonal matrices (as in Gallant's paper; O(D^2), 4 D^2 bytes per role).
+    number_scale : float, default 0.01
+        ``s`` in ``t = asinh(x / s)``.
+    number_bandwidth : float, default 0.2
+        ``h``: numbers whose ``t`` differ by ``h`` have similarity ``exp(-1/2)``.
+    w_str, w_tok, w_gram : float, default 0.25, 0.5, 1.0
+        Weights of the whole-string atom, the word-token bag and the trigram bag.
+    w_bag, w_seq : float, default 1.0, 1.0
+        Weights of the unordered and the positional part of an array.
+    alpha : float, default 0.3
+        Weight of the unbound content shadow C (robustness to renamed keys).
+    beta : float, default 0.2
+        Weight of the key-name bag K (shape similarity).
+    w_num_exact : float, default 0.0
+        Weight of an exact-value atom added to every number (for ID-like fields).
+    max_text_chars : int, default 4096
+        Only the first ``max_text_chars`` characters of a string feed its token
+        and trigram bags (the whole string always feeds its string atom).
+    """
+
+    dim: int = 1024
+    seed: int = 0
+    binding: str = "perm"
+    number_scale: float = 0.01
+    number_bandwidth: float = 0.2
+    w_str: float = 0.25
+    w_tok: float = 0.5
+    w_gram: float = 1.0
+    w_bag: float = 1.0
+    w_seq: float = 1.0
+    alpha: float = 0.3
+    beta: float = 0.2
+    w_num_exact: float = 0.0
+    max_text_chars: int = 4096
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 8:
+            raise ValueError(f"dim must be an integer >= 8, got {self.dim!r}.")
+        if self.dim % 2:
+            raise ValueError(f"dim must be even, got {self.dim}; use for example {self.dim + 1}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        if self.binding not in BINDINGS:
+            raise ValueError(
+                f"binding must be one of {', '.join(map(repr, BINDINGS))}, got {self.binding!r}."
+            )
+        for name in ("number_scale", "number_bandwidth"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+        for name in ("w_str", "w_tok", "w_gram", "w_bag", "w_seq", "alpha", "beta", "w_num_exact"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+        if self.w_str + self.w_tok + self.w_gram <= 0:
+            raise ValueError("At least one of w_str, w_tok, w_gram must be positive.")
+        if self.w_bag + self.w_seq <= 0:
+            raise ValueError("At least one of w_bag, w_seq must be positive.")
+        if not isinstance(self.max_text_chars, int) or self.max_text_chars < 1:
+            raise ValueError(
+                f"max_text_chars must be a positive integer, got {self.max_text_chars!r}."
+            )
+
+    @classmethod
+    def from_options(cls, **options: Any) -> EncoderConfig:
+        """Build a configuration, naming any option that does not exist."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"Unknown encoder option(s): {', '.join(unknown)}. "
+                f"Known options: {', '.join(sorted(known))}."
+            )
+        return cls(**options)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the configuration with the encoder version, as plain values."""
+        return {"version": ENCODER_VERSION, **dataclasses.asdict(self)}
+
+    @property
+    def fingerprint(self) -> str:
+        """A 16-hex-digit digest of the version and every option.
+
+        Vectors with different fingerprints are not comparable.
+        """
+        canonical = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()

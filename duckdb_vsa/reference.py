@@ -1,0 +1,184 @@
+"""The tree evaluator: DESIGN §2 computed node by node, in float64.
+
+It is the direct reading of the formulas — ``S`` bottom-up with ``R(pos)``
+applied by Horner's rule, the shadow ``C``, the key bag ``K`` — with an explicit
+stack instead of recursion. The batch engine (:mod:`duckdb_vsa.encoder`) uses it
+for documents beyond the term engine's limits (very long arrays, deep nesting
+under ``haar``, array nesting whose terms would multiply), and the tests use it
+as the reference that the batch engine must agree with.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from duckdb_vsa.flatten import (
+    LIT_ARRAY,
+    LIT_FALSE,
+    LIT_NAN,
+    LIT_NULL,
+    LIT_OBJECT,
+    LIT_TRUE,
+    MAX_DEPTH,
+    DocumentError,
+)
+from duckdb_vsa.leaves import to_float
+from duckdb_vsa.roles import POSITION_ROLE, key_role
+
+if TYPE_CHECKING:
+    from duckdb_vsa.encoder import Encoder
+
+
+def _leaf_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return LIT_NULL
+    if value is True:
+        return LIT_TRUE
+    if value is False:
+        return LIT_FALSE
+    if isinstance(value, float):
+        return value if value == value else LIT_NAN
+    if isinstance(value, int):
+        return to_float(value)
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return _leaf_key(value.item())
+    raise TypeError(f"Cannot encode a {type(value).__name__} ({value!r:.60}).")
+
+
+def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
+    """All distinct leaf keys and every key occurrence, without recursion."""
+    leaves: dict[Any, None] = {}
+    keys: list[str] = []
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict) and value:
+            if depth >= MAX_DEPTH:
+                raise DocumentError(f"The document is nested deeper than {MAX_DEPTH} levels.")
+            keys.extend(value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)) and value:
+            if depth >= MAX_DEPTH:
+                raise DocumentError(f"The document is nested deeper than {MAX_DEPTH} levels.")
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, dict):
+            leaves[LIT_OBJECT] = None
+        elif isinstance(value, (list, tuple)):
+            leaves[LIT_ARRAY] = None
+        else:
+            leaves[_leaf_key(value)] = None
+    return list(leaves), keys
+
+
+class _Frame:
+    """An open object or array whose children are being absorbed."""
+
+    __slots__ = ("acc_c", "acc_horner", "acc_s", "is_object", "label", "n", "pending")
+
+    def __init__(self, value: Any, label: str | int | None, dim: int) -> None:
+        self.is_object = isinstance(value, dict)
+        self.label = label
+        self.n = len(value)
+        # Children are popped from the end: objects in sorted key order, arrays
+        # from the last element to the first, as Horner's rule needs.
+        self.pending = (
+            sorted(value.items(), reverse=True) if self.is_object else list(enumerate(value))
+        )
+        self.acc_s = np.zeros(dim)
+        self.acc_c = np.zeros(dim)
+        self.acc_horner: np.ndarray | None = None
+
+
+def tree_terms(encoder: Encoder, doc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``S(doc)``, ``C(doc)`` and the unweighted key bag ``K(doc)``, in float64.
+
+    Parameters
+    ----------
+    encoder : Encoder
+        Supplies the configuration, leaf vectors and roles.
+    doc : object
+        A parsed JSON value.
+
+    Returns
+    -------
+    tuple of three ndarray of float64, shape (D,)
+    """
+    cfg = encoder.config
+    roles = encoder.roles
+    dim = cfg.dim
+    w_bag, w_seq = cfg.w_bag, cfg.w_seq
+    leaf_keys, keys = _collect_leaves(doc)
+    leaf_rows = dict(zip(leaf_keys, encoder._leaf_matrix(leaf_keys)))
+    position = roles.role(POSITION_ROLE)
+
+    def bind(op: Any, vector: np.ndarray) -> np.ndarray:
+        return roles.apply(op, vector[None, :])[0]
+
+    def start(value: Any, label: str | int | None) -> _Frame | tuple[np.ndarray, np.ndarray]:
+        if isinstance(value, (dict, list, tuple)) and value:
+            return _Frame(value, label, dim)
+        if isinstance(value, dict):
+            leaf = leaf_rows[LIT_OBJECT]
+        elif isinstance(value, (list, tuple)):
+            leaf = leaf_rows[LIT_ARRAY]
+        else:
+            leaf = leaf_rows[_leaf_key(value)]
+        leaf64 = leaf.astype(np.float64)
+        return leaf64, leaf64
+
+    def absorb(frame: _Frame, label: Any, s: np.ndarray, c: np.ndarray) -> None:
+        frame.acc_c += c
+        if frame.is_object:
+            frame.acc_s += bind(roles.role(key_role(label)), s)
+        else:
+            frame.acc_s += s  # the bag part
+            frame.acc_horner = (
+                s if frame.acc_horner is None else s + bind(position, frame.acc_horner)
+            )
+
+    def close(frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+        if frame.is_object:
+            scale = 1.0 / math.sqrt(frame.n)
+            return frame.acc_s * scale, frame.acc_c * scale
+        norm = 1.0 / math.sqrt(frame.n * (w_bag * w_bag + w_seq * w_seq) + 2.0 * w_bag * w_seq)
+        s = norm * (w_bag * frame.acc_s + w_seq * frame.acc_horner)
+        return s, norm * (w_bag + w_seq) * frame.acc_c
+
+    top = start(doc, None)
+    if isinstance(top, _Frame):
+        stack = [top]
+        while stack:
+            frame = stack[-1]
+            if frame.pending:
+                label, child = frame.pending.pop()
+                node = start(child, label)
+                if isinstance(node, _Frame):
+                    stack.append(node)
+                else:
+                    absorb(frame, label, *node)
+            else:
+                stack.pop()
+                s, c = close(frame)
+                if stack:
+                    absorb(stack[-1], frame.label, s, c)
+        result = (s, c)
+    else:
+        result = top
+    if keys:
+        k = encoder._key_bag_matrix([tuple(sorted(keys))])[0].astype(np.float64)
+    else:
+        k = np.zeros(dim)
+    return result[0], result[1], k
+
+
+def encode_tree(encoder: Encoder, doc: Any) -> np.ndarray:
+    """Encode one parsed document by the tree evaluator; float64 unit vector."""
+    s, c, k = tree_terms(encoder, doc)
+    cfg = encoder.config
+    total = s + cfg.alpha * c + cfg.beta * k
+    return total / np.linalg.norm(total)

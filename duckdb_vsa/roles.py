@@ -1,0 +1,260 @@
+"""Roles: random orthogonal matrices that bind content to structure.
+
+A role ``R(name)`` depends only on ``(seed, name)``. Two families share one
+interface:
+
+- :class:`SignedPermutationRoles` (``binding="perm"``): ``(R y)_i = s_i y_{p_i}``
+  with a random permutation ``p`` and random signs ``s``. O(D) to store and apply,
+  exactly orthogonal, exact in floating point (a gather and a sign flip), so
+  bound vectors are bit-identical on every machine.
+- :class:`HaarRoles` (``binding="haar"``): dense Haar-random orthogonal matrices,
+  the QR factor of a Gaussian matrix with the sign correction (Mezzadri 2007),
+  as in Gallant's MBAT paper. O(D^2) to apply and 4 D^2 bytes each. QR runs in
+  LAPACK, so these are reproducible on one machine but not promised
+  bit-identical across BLAS builds.
+
+Vectors are rows: binding a batch ``Y`` (m x D) by ``R`` gives ``Y @ R.T``.
+An *op* is a family-specific representation of one orthogonal matrix: a role,
+a power of a role, or the product of the roles along a JSON path (a chain).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from duckdb_vsa import prng
+from duckdb_vsa.cache import ByteBoundedCache
+
+POSITION_ROLE = "pos"
+
+
+def key_role(name: str) -> str:
+    """Name of the role that binds the value of object key ``name``."""
+    return "key:" + name
+
+
+class RoleFamily(ABC):
+    """Orthogonal matrices for roles, their powers and products.
+
+    Parameters
+    ----------
+    dim : int
+        Vector dimension D.
+    seed : int
+        Encoder seed.
+    cache_bytes : int
+        Budget of the cache of role and chain matrices.
+    """
+
+    name: str = ""
+    #: Documents nested deeper than this are encoded by the tree evaluator.
+    max_chain_depth: int = 10_000
+    #: Documents with a longer array are encoded by the tree evaluator.
+    max_position: int = 1024
+
+    def __init__(self, dim: int, seed: int, cache_bytes: int) -> None:
+        self.dim = dim
+        self.seed = seed
+        self._cache: ByteBoundedCache[Any] = ByteBoundedCache(cache_bytes, self.op_nbytes)
+
+    # -- family-specific primitives -------------------------------------------------
+    @abstractmethod
+    def _generate(self, role: str) -> Any:
+        """Draw the op of a named role."""
+
+    @abstractmethod
+    def identity(self) -> Any:
+        """The op of the identity matrix."""
+
+    @abstractmethod
+    def compose(self, outer: Any, inner: Any) -> Any:
+        """The op of the matrix product ``outer @ inner``."""
+
+    @abstractmethod
+    def transpose(self, op: Any) -> Any:
+        """The op of the transpose (the inverse)."""
+
+    @abstractmethod
+    def apply(self, op: Any, rows: np.ndarray) -> np.ndarray:
+        """Bind every row of ``rows`` (m x D): ``rows @ M.T``, in the dtype of ``rows``."""
+
+    @abstractmethod
+    def op_nbytes(self, op: Any) -> int:
+        """Memory an op holds."""
+
+    @abstractmethod
+    def matrix(self, op: Any) -> np.ndarray:
+        """The dense D x D float64 matrix of an op (for tests and inspection)."""
+
+    # -- shared machinery -----------------------------------------------------------
+    def role(self, role: str) -> Any:
+        """The op of a named role, cached."""
+        key = ("role", role)
+        op = self._cache.get(key)
+        if op is None:
+            op = self._generate(role)
+            self._cache.put(key, op)
+        return op
+
+    def power(self, role: str, exponent: int) -> Any:
+        """The op of ``R(role) ** exponent`` by binary powering, cached."""
+        if exponent < 0:
+            raise ValueError(f"A role power must be >= 0, got {exponent}.")
+        if exponent == 0:
+            return self.identity()
+        if exponent == 1:
+            return self.role(role)
+        key = ("power", role, exponent)
+        op = self._cache.get(key)
+        if op is None:
+            half = self.power(role, exponent // 2)
+            op = self.compose(half, half)
+            if exponent % 2:
+                op = self.compose(op, self.role(role))
+            self._cache.put(key, op)
+        return op
+
+    def bind(self, role: str, rows: np.ndarray) -> np.ndarray:
+        """Bind a vector (or rows) by a named role: ``R(role) @ y`` for each row ``y``."""
+        out = self.apply(self.role(role), _as_rows(rows, self.dim))
+        return out[0] if np.ndim(rows) == 1 else out
+
+    def unbind(self, role: str, rows: np.ndarray) -> np.ndarray:
+        """Undo :meth:`bind`: exactly for ``perm``, to float32 rounding for ``haar``."""
+        out = self.apply(self.transpose(self.role(role)), _as_rows(rows, self.dim))
+        return out[0] if np.ndim(rows) == 1 else out
+
+    def bind_pairs(self, ops: list[Any], pair_op: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Bind ``rows[i]`` by ``ops[pair_op[i]]`` for every i.
+
+        Parameters
+        ----------
+        ops : list of op
+            Distinct chain ops.
+        pair_op : ndarray of int, shape (m,)
+            Which op binds each row.
+        rows : ndarray of float32, shape (m, D)
+
+        Returns
+        -------
+        ndarray of float32, shape (m, D)
+        """
+        out = np.empty_like(rows)
+        order = np.argsort(pair_op, kind="stable")
+        bounds = np.flatnonzero(np.diff(pair_op[order])) + 1
+        for group in np.split(order, bounds):
+            if len(group):
+                out[group] = self.apply(ops[pair_op[group[0]]], rows[group])
+        return out
+
+
+class SignedPermutationRoles(RoleFamily):
+    """Random signed permutations: ``(R y)_i = s_i * y[p_i]``.
+
+    An op is a pair ``(p, s)``: ``p`` an int32 permutation, ``s`` float32 signs.
+    """
+
+    name = "perm"
+
+    def _generate(self, role: str) -> tuple[np.ndarray, np.ndarray]:
+        d = prng.digest(self.seed, "role", role)
+        perm = prng.permutation(d, self.dim).astype(np.int32)
+        signs = prng.signs(prng.digest(self.seed, "role-sign", role), self.dim)
+        return perm, signs
+
+    def identity(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(self.dim, dtype=np.int32), np.ones(self.dim, dtype=np.float32)
+
+    def compose(self, outer, inner):
+        # (A B y)_j = sA_j (B y)[pA_j] = sA_j sB[pA_j] y[pB[pA_j]]
+        p_outer, s_outer = outer
+        p_inner, s_inner = inner
+        return p_inner[p_outer], s_outer * s_inner[p_outer]
+
+    def transpose(self, op):
+        perm, signs = op
+        inverse = np.empty_like(perm)
+        inverse[perm] = np.arange(self.dim, dtype=perm.dtype)
+        return inverse, signs[inverse]
+
+    def apply(self, op, rows):
+        perm, signs = op
+        return rows[:, perm] * signs
+
+    def op_nbytes(self, op) -> int:
+        return op[0].nbytes + op[1].nbytes
+
+    def matrix(self, op) -> np.ndarray:
+        perm, signs = op
+        m = np.zeros((self.dim, self.dim))
+        m[np.arange(self.dim), perm] = signs
+        return m
+
+    def bind_pairs(self, ops, pair_op, rows):
+        perms = np.stack([op[0] for op in ops])
+        signs = np.stack([op[1] for op in ops])
+        gathered = np.take_along_axis(rows, perms[pair_op], axis=1)
+        gathered *= signs[pair_op]
+        return gathered
+
+
+class HaarRoles(RoleFamily):
+    """Dense Haar-random orthogonal matrices (float32, applied in float64)."""
+
+    name = "haar"
+    # Every new chain or power costs a D x D x D product: deep documents and long
+    # arrays go to the tree evaluator, which needs only D x D products.
+    max_chain_depth = 32
+    max_position = 16
+
+    def _generate(self, role: str) -> np.ndarray:
+        gauss = prng.gaussians([prng.digest(self.seed, "role", role)], self.dim * self.dim)
+        q, r = np.linalg.qr(gauss.reshape(self.dim, self.dim))
+        q *= np.sign(np.diag(r))[None, :]
+        return q.astype(np.float32)
+
+    def identity(self) -> np.ndarray:
+        return np.eye(self.dim, dtype=np.float32)
+
+    def compose(self, outer, inner):
+        return (outer.astype(np.float64) @ inner.astype(np.float64)).astype(np.float32)
+
+    def transpose(self, op):
+        return np.ascontiguousarray(op.T)
+
+    def apply(self, op, rows):
+        return (rows.astype(np.float64) @ op.T.astype(np.float64)).astype(rows.dtype)
+
+    def op_nbytes(self, op) -> int:
+        return op.nbytes
+
+    def matrix(self, op) -> np.ndarray:
+        return op.astype(np.float64)
+
+
+FAMILIES: dict[str, type[RoleFamily]] = {
+    SignedPermutationRoles.name: SignedPermutationRoles,
+    HaarRoles.name: HaarRoles,
+}
+
+
+def make_roles(binding: str, dim: int, seed: int, cache_bytes: int) -> RoleFamily:
+    """Return the role family named ``binding``."""
+    try:
+        family = FAMILIES[binding]
+    except KeyError:
+        raise ValueError(
+            f"Unknown binding {binding!r}; use one of {', '.join(map(repr, FAMILIES))}."
+        ) from None
+    return family(dim, seed, cache_bytes)
+
+
+def _as_rows(rows: np.ndarray, dim: int) -> np.ndarray:
+    arr = np.asarray(rows, dtype=np.float32)
+    two_d = arr.reshape(-1, dim) if arr.ndim == 1 else arr
+    if two_d.shape[-1] != dim:
+        raise ValueError(f"Expected vectors of length {dim}, got shape {arr.shape}.")
+    return two_d
