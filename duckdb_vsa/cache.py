@@ -54,6 +54,26 @@ class ByteBoundedCache(Generic[V]):
             self.hits += 1
             return value
 
+    def get_many(self, keys: list[Hashable]) -> list[V | None]:
+        """Return the value (or None) for every key, under one lock."""
+        out: list[V | None] = []
+        with self._lock:
+            data = self._data
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    data.move_to_end(key)
+                out.append(value)
+        found = sum(v is not None for v in out)
+        self.hits += found
+        self.misses += len(keys) - found
+        return out
+
+    def put_many(self, items: list[tuple[Hashable, V]]) -> None:
+        """Store several values (see :meth:`put`)."""
+        for key, value in items:
+            self.put(key, value)
+
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value`` under ``key``, evicting old entries beyond the budget."""
         size = self._sizeof(value)

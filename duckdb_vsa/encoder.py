@@ -33,7 +33,7 @@ from duckdb_vsa.flatten import (
     TooComplex,
     parse_json,
 )
-from duckdb_vsa.leaves import LeafEncoder
+from duckdb_vsa.leaves import LeafEncoder, expand_ranges
 from duckdb_vsa.reference import encode_tree
 from duckdb_vsa.roles import POSITION_ROLE, RoleFamily, key_role, make_roles
 
@@ -238,7 +238,6 @@ class Encoder:
     def _new_flattener(self) -> Flattener:
         cfg = self.config
         return Flattener(
-            cfg.alpha,
             cfg.w_bag,
             cfg.w_seq,
             max_position=self.roles.max_position,
@@ -265,48 +264,75 @@ class Encoder:
         return out
 
     def _encode_group(self, flat: Flattener) -> np.ndarray:
+        cfg = self.config
         n_rows = flat.n_rows
         basis_matrix, leaf_ptr, leaf_basis, leaf_coef = self._leaf_bases(flat.leaf_keys)
         n_bases = len(basis_matrix)
 
-        # Each leaf term becomes one term per basis vector of its leaf (numbers have two).
-        term_leaf = np.asarray(flat.term_leaf, dtype=np.int64)
-        per_term = (leaf_ptr[1:] - leaf_ptr[:-1])[term_leaf]
-        term_row = np.repeat(np.asarray(flat.term_row, dtype=np.int64), per_term)
-        term_chain = np.repeat(np.asarray(flat.term_chain, dtype=np.int64), per_term)
-        offsets = np.arange(int(per_term.sum())) - np.repeat(
-            np.cumsum(per_term) - per_term, per_term
+        # Chain sets as CSR arrays; a set's shadow weight is the sum of its weights.
+        set_size = np.asarray(flat.set_size, dtype=np.int64)
+        set_ptr = np.zeros(len(set_size) + 1, dtype=np.int64)
+        np.cumsum(set_size, out=set_ptr[1:])
+        set_chain = np.fromiter(
+            (c for pairs in flat.set_pairs for c, _ in pairs), dtype=np.int64, count=set_ptr[-1]
         )
-        slot = np.repeat(leaf_ptr[term_leaf], per_term) + offsets
+        set_weight = np.fromiter(
+            (w for pairs in flat.set_pairs for _, w in pairs), dtype=np.float64, count=set_ptr[-1]
+        )
+        set_shadow = np.add.reduceat(set_weight, set_ptr[:-1])
+
+        # A row's leaf terms, in this order: S (bound), then C (unbound shadow).
+        occ_set = np.asarray(flat.occ_set, dtype=np.int64)
+        occ_leaf = np.asarray(flat.occ_leaf, dtype=np.int64)
+        row_leaves = np.asarray(flat.row_leaves, dtype=np.int64)
+        occ_row = np.repeat(np.arange(n_rows), row_leaves)
+        s_slot = expand_ranges(set_ptr[occ_set], set_size[occ_set])
+        s_row = np.repeat(occ_row, set_size[occ_set])
+        term_chain = set_chain[s_slot]
+        term_weight = set_weight[s_slot]
+        term_leaf = np.repeat(occ_leaf, set_size[occ_set])
+        if cfg.alpha:
+            order = np.argsort(np.concatenate([s_row * 2, occ_row * 2 + 1]), kind="stable")
+            term_chain = np.concatenate([term_chain, np.zeros(len(occ_leaf), np.int64)])[order]
+            term_leaf = np.concatenate([term_leaf, occ_leaf])[order]
+            term_weight = np.concatenate([term_weight, cfg.alpha * set_shadow[occ_set]])[order]
+            term_row = np.concatenate([s_row, occ_row])[order]
+        else:
+            term_row = s_row
+
+        # Each leaf term becomes one term per basis vector of its leaf (numbers have two).
+        per_term = leaf_ptr[term_leaf + 1] - leaf_ptr[term_leaf]
+        slot = expand_ranges(leaf_ptr[term_leaf], per_term)
         term_basis = leaf_basis[slot]
-        term_weight = (
-            np.repeat(np.asarray(flat.term_weight, dtype=np.float64), per_term) * leaf_coef[slot]
-        ).astype(np.float32)
+        term_chain = np.repeat(term_chain, per_term)
+        term_weight = (np.repeat(term_weight, per_term) * leaf_coef[slot]).astype(np.float32)
+        row_terms = np.bincount(np.repeat(term_row, per_term), minlength=n_rows)
 
         # Distinct (chain, basis) pairs, each bound once.
         pairs, term_pair = np.unique(term_chain * n_bases + term_basis, return_inverse=True)
         pair_chain, pair_basis = np.divmod(pairs, n_bases)
         bound = basis_matrix[pair_basis]
-        nonroot = np.flatnonzero(pair_chain != 0)
-        if len(nonroot):
-            used, pair_op = np.unique(pair_chain[nonroot], return_inverse=True)
-            ops = self._chain_ops(flat, used)
-            bound[nonroot] = self.roles.bind_pairs(ops, pair_op.reshape(-1), bound[nonroot])
+        # np.unique sorted the pairs by chain: each chain binds one contiguous block.
+        chains, block_start = np.unique(pair_chain, return_index=True)
+        block_end = np.append(block_start[1:], len(pairs))
+        ops = self._chain_ops(flat, chains[chains != 0])
+        apply = self.roles.apply
+        for op, start, end in zip(ops, block_start[chains != 0], block_end[chains != 0]):
+            bound[start:end] = apply(op, bound[start:end])
 
-        # Key bags, one per distinct signature, appended after the pairs.
+        # Key bags, one per distinct signature, after the pairs.
         signatures = flat.key_signatures
         has_bag = np.fromiter((bool(s) for s in signatures), dtype=bool, count=n_rows)
-        if self.config.beta == 0:
+        if cfg.beta == 0:
             has_bag[:] = False
         bag_signatures = [s for s, h in zip(signatures, has_bag) if h]
         distinct = list(dict.fromkeys(bag_signatures))
         sig_ids = {s: j for j, s in enumerate(distinct)}
         bags = self._key_bag_matrix(distinct)
 
-        # One CSR row per document: its terms in order, then its key bag.
-        counts = np.bincount(term_row, minlength=n_rows) + has_bag
+        # One CSR row per document.
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
+        np.cumsum(row_terms + has_bag, out=indptr[1:])
         total = int(indptr[-1])
         indices = np.empty(total, dtype=np.int64)
         data = np.empty(total, dtype=np.float32)
@@ -318,7 +344,7 @@ class Encoder:
         indices[bag_slots] = len(pairs) + np.fromiter(
             (sig_ids[s] for s in bag_signatures), dtype=np.int64, count=len(bag_signatures)
         )
-        data[bag_slots] = np.float32(self.config.beta)
+        data[bag_slots] = np.float32(cfg.beta)
         weights = sp.csr_matrix((data, indices, indptr), shape=(n_rows, len(pairs) + len(bags)))
         summed = weights @ (np.concatenate([bound, bags]) if len(bags) else bound)
         return self._unit_rows(np.asarray(summed))

@@ -200,29 +200,36 @@ def _parse_iteratively(text: str) -> Any:
 class Flattener:
     """Records the leaf terms of a group of documents (DESIGN §2 made linear).
 
-    A document is ``S + alpha C`` plus a key bag: ``S`` contributes, for every
-    leaf and every expansion of its array ancestors into their bag part (same
-    chain) and positional part (chain times ``R(pos)^i``), a term
-    ``(row, chain, leaf, weight)``; ``C`` contributes one unbound term
-    ``(row, 0, leaf, alpha * weight)`` per leaf. Chain 0 is the identity.
+    Every node of a document has a *chain set*: the ``(chain, weight)`` pairs
+    through which its content reaches the document vector, where a chain is
+    the interned product of role matrices from the root (chain 0 is the
+    identity). An object member with key ``k`` maps each pair ``(c, w)`` of its
+    parent to ``(c * R(key:k), w / sqrt(n))``; array element ``i`` maps it to
+    its bag part ``(c, w * norm * w_bag)`` and positional part
+    ``(c * R(pos)^i, w * norm * w_seq)`` (merged for ``i = 0``). A chain set
+    depends only on its parent's chain set, the step and the container's size,
+    so it is interned on that triple and the walk does one dictionary lookup per
+    member. A leaf records only ``(chain set, leaf)``; ``S`` is then the sum
+    over the chain set's pairs, and the unbound shadow ``C`` uses the sum of
+    the chain set's weights (each array level splits a weight ``w`` into parts
+    that add up to ``w * norm * (w_bag + w_seq)``, exactly ``C``'s factor).
 
     Parameters
     ----------
-    alpha, w_bag, w_seq : float
-        Encoder weights.
+    w_bag, w_seq : float
+        Encoder array weights.
     max_position : int
         Arrays longer than this make the document :class:`TooComplex`.
     max_chain_depth : int
         Deeper documents are :class:`TooComplex`.
     max_expansion : int
-        A leaf with more expanded chains than this makes the document :class:`TooComplex`.
+        A node with more pairs in its chain set makes the document :class:`TooComplex`.
     max_terms : int
-        A document with more terms than this is :class:`TooComplex`.
+        A document with more ``S`` terms than this is :class:`TooComplex`.
     """
 
     def __init__(
         self,
-        alpha: float,
         w_bag: float,
         w_seq: float,
         *,
@@ -231,7 +238,6 @@ class Flattener:
         max_expansion: int = 64,
         max_terms: int = 16_384,
     ) -> None:
-        self.alpha = alpha
         self.w_bag = w_bag
         self.w_seq = w_seq
         self.max_position = max_position
@@ -241,18 +247,20 @@ class Flattener:
         self.chain_index: dict[tuple[int, str | int], int] = {}
         self.chain_parent: list[int] = [-1]
         self.chain_step: list[str | int | None] = [None]
+        self.set_index: dict[tuple[int, str | int, int], int] = {}
+        self.set_pairs: list[tuple[tuple[int, float], ...]] = [((0, 1.0),)]
+        self.set_size: list[int] = [1]
         self.leaf_index: dict[Any, int] = {}
         self.leaf_keys: list[Any] = []
-        self.term_row: list[int] = []
-        self.term_chain: list[int] = []
-        self.term_leaf: list[int] = []
-        self.term_weight: list[float] = []
+        self.occ_set: list[int] = []
+        self.occ_leaf: list[int] = []
+        self.row_leaves: list[int] = []
         self.key_signatures: list[tuple[str, ...]] = []
-        self.n_rows = 0
+        self.n_terms = 0
 
     @property
-    def n_terms(self) -> int:
-        return len(self.term_row)
+    def n_rows(self) -> int:
+        return len(self.row_leaves)
 
     def _chain(self, parent: int, step: str | int) -> int:
         key = (parent, step)
@@ -263,15 +271,42 @@ class Flattener:
             self.chain_step.append(step)
         return chain
 
-    def _leaf(self, key: Any) -> int:
-        leaf = self.leaf_index.get(key)
-        if leaf is None:
-            leaf = self.leaf_index[key] = len(self.leaf_keys)
-            self.leaf_keys.append(key)
-        return leaf
+    def _child_set(self, key: tuple[int, str | int, int]) -> int:
+        """Intern a member's chain set: ``key = (parent set, step, size)``.
+
+        ``step`` is an object key with ``size = len(object)``, or an array
+        position with ``size = -len(array)``.
+        """
+        parent, step, n = key
+        pairs = self.set_pairs[parent]
+        if n > 0:  # an object member; array elements carry -len(array)
+            if type(step) is not str:
+                raise TypeError(f"Object keys must be strings, got {step!r}.")
+            scale = 1.0 / math.sqrt(n)
+            child = tuple((self._chain(c, step), w * scale) for c, w in pairs)
+        else:
+            n = -n
+            w_bag, w_seq = self.w_bag, self.w_seq
+            norm = 1.0 / math.sqrt(n * (w_bag * w_bag + w_seq * w_seq) + 2.0 * w_bag * w_seq)
+            if step == 0:
+                child = tuple((c, w * norm * (w_bag + w_seq)) for c, w in pairs)
+            else:
+                bag = tuple((c, w * norm * w_bag) for c, w in pairs) if w_bag else ()
+                seq = (
+                    tuple((self._chain(c, step), w * norm * w_seq) for c, w in pairs)
+                    if w_seq
+                    else ()
+                )
+                child = bag + seq
+            if len(child) > self.max_expansion:
+                raise TooComplex
+        set_id = self.set_index[key] = len(self.set_pairs)
+        self.set_pairs.append(child)
+        self.set_size.append(len(child))
+        return set_id
 
     def add(self, doc: Any) -> None:
-        """Record the terms of one document as the next row.
+        """Record the leaves of one document as the next row.
 
         Raises
         ------
@@ -282,106 +317,113 @@ class Flattener:
         TypeError
             The document holds a value that is not JSON.
         """
-        mark = len(self.term_row)
+        mark = len(self.occ_leaf)
         try:
-            self.key_signatures.append(self._walk(doc, self.n_rows))
+            signature, terms = self._walk(doc)
         except BaseException:
-            del self.term_row[mark:], self.term_chain[mark:]
-            del self.term_leaf[mark:], self.term_weight[mark:]
+            del self.occ_set[mark:], self.occ_leaf[mark:]
             raise
-        self.n_rows += 1
+        self.key_signatures.append(signature)
+        self.row_leaves.append(len(self.occ_leaf) - mark)
+        self.n_terms += terms
 
-    def _walk(self, doc: Any, row: int) -> tuple[str, ...]:
-        alpha, w_bag, w_seq = self.alpha, self.w_bag, self.w_seq
-        both = w_bag + w_seq
-        max_terms = len(self.term_row) + self.max_terms
-        t_row, t_chain = self.term_row, self.term_chain
-        t_leaf, t_weight = self.term_leaf, self.term_weight
+    def _walk(self, doc: Any) -> tuple[tuple[str, ...], int]:
+        # The encoder's hot loop: locals and exact type checks on purpose.
+        max_depth, max_position = self.max_chain_depth, self.max_position
+        max_terms = self.max_terms
+        set_get = self.set_index.get
+        child_set = self._child_set
+        set_size = self.set_size
+        leaf_index = self.leaf_index
+        leaf_keys = self.leaf_keys
+        occ_set, occ_leaf = self.occ_set, self.occ_leaf
         keys: list[str] = []
-        stack: list[tuple[Any, list[tuple[int, float]], float, int]] = [(doc, [(0, 1.0)], 1.0, 0)]
+        terms = 0
+        stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
+        push, pop = stack.append, stack.pop
         while stack:
-            value, chains, shadow, depth = stack.pop()
-            if isinstance(value, str):
+            value, cs, depth = pop()
+            kind = type(value)
+            if kind is str:
                 leaf = value
-            elif isinstance(value, dict):
-                if not value:
+            elif kind is float:
+                leaf = value if value == value else LIT_NAN
+            elif kind is dict:
+                n = len(value)
+                if not n:
                     leaf = LIT_OBJECT
                 else:
-                    if depth >= self.max_chain_depth:
+                    if depth >= max_depth:
                         _too_deep(depth)
-                    scale = 1.0 / math.sqrt(len(value))
-                    for k in value:
-                        if not isinstance(k, str):
-                            raise TypeError(f"Object keys must be strings, got {k!r}.")
                     keys.extend(value)
-                    for k, child in sorted(value.items(), reverse=True):
-                        stack.append(
-                            (
-                                child,
-                                [(self._chain(c, k), w * scale) for c, w in chains],
-                                shadow * scale,
-                                depth + 1,
-                            )
-                        )
+                    depth += 1
+                    for k, child in _sorted_items(value):
+                        key = (cs, k, n)
+                        child_cs = set_get(key)
+                        push((child, child_set(key) if child_cs is None else child_cs, depth))
                     continue
-            elif isinstance(value, (list, tuple)):
+            elif kind is list:
                 n = len(value)
                 if not n:
                     leaf = LIT_ARRAY
                 else:
-                    if depth >= self.max_chain_depth:
+                    if depth >= max_depth:
                         _too_deep(depth)
-                    if n > self.max_position:
+                    if n > max_position:
                         raise TooComplex
-                    norm = 1.0 / math.sqrt(
-                        n * (w_bag * w_bag + w_seq * w_seq) + 2.0 * w_bag * w_seq
-                    )
-                    first = [(c, w * norm * both) for c, w in chains]
-                    bag = [(c, w * norm * w_bag) for c, w in chains] if w_bag else []
-                    if len(bag) + len(chains) > self.max_expansion and n > 1 and w_seq:
-                        raise TooComplex
-                    for i in range(n - 1, 0, -1):
-                        seq = (
-                            [(self._chain(c, i), w * norm * w_seq) for c, w in chains]
-                            if w_seq
-                            else []
-                        )
-                        stack.append((value[i], bag + seq, shadow * norm * both, depth + 1))
-                    stack.append((value[0], first, shadow * norm * both, depth + 1))
+                    depth += 1
+                    for i in range(n - 1, -1, -1):
+                        key = (cs, i, -n)
+                        child_cs = set_get(key)
+                        push((value[i], child_set(key) if child_cs is None else child_cs, depth))
                     continue
+            elif kind is int:
+                leaf = to_float(value)
             elif value is None:
                 leaf = LIT_NULL
             elif value is True:
                 leaf = LIT_TRUE
             elif value is False:
                 leaf = LIT_FALSE
-            elif isinstance(value, float):
-                leaf = value if value == value else LIT_NAN
-            elif isinstance(value, int):
-                leaf = to_float(value)
-            elif isinstance(value, (np.floating, np.integer, np.bool_)):
-                stack.append((value.item(), chains, shadow, depth))
-                continue
             else:
-                raise TypeError(
-                    f"Cannot encode a {type(value).__name__} ({value!r:.60}); documents hold "
-                    "dict, list, str, int, float, bool and None."
-                )
-            leaf_id = self._leaf(leaf)
-            for c, w in chains:
-                t_row.append(row)
-                t_chain.append(c)
-                t_leaf.append(leaf_id)
-                t_weight.append(w)
-            if alpha:
-                t_row.append(row)
-                t_chain.append(0)
-                t_leaf.append(leaf_id)
-                t_weight.append(alpha * shadow)
-            if len(t_row) > max_terms:
+                # Tuples, subclasses and numpy scalars: dispatch again as plain values.
+                push((_plain(value), cs, depth))
+                continue
+            lid = leaf_index.get(leaf)
+            if lid is None:
+                lid = leaf_index[leaf] = len(leaf_keys)
+                leaf_keys.append(leaf)
+            occ_set.append(cs)
+            occ_leaf.append(lid)
+            terms += set_size[cs]
+            if terms > max_terms:
                 raise TooComplex
         keys.sort()
-        return tuple(keys)
+        return tuple(keys), terms
+
+
+def _sorted_items(obj: dict) -> list[tuple[str, Any]]:
+    """Members in reverse key order (a stack pops them in key order)."""
+    try:
+        return sorted(obj.items(), reverse=True)
+    except TypeError:
+        bad = next(k for k in obj if type(k) is not str)
+        raise TypeError(f"Object keys must be strings, got {bad!r}.") from None
+
+
+def _plain(value: Any) -> Any:
+    """The plain JSON value of a tuple, a subclass of a JSON type or a numpy scalar."""
+    if isinstance(value, np.generic):
+        return value.item()
+    for base in (bool, str, float, int, dict):
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(
+        f"Cannot encode a {type(value).__name__} ({value!r:.60}); documents hold "
+        "dict, list, str, int, float, bool and None."
+    )
 
 
 def _too_deep(depth: int) -> None:

@@ -196,81 +196,118 @@ class LeafEncoder:
         return dots[inverse.reshape(-1)]
 
     def strings(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of strings: whole-string atom + token bag + trigram bag."""
+        """Unit vectors of strings: whole-string atom + token bag + trigram bag.
+
+        ``normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
+        + w_gram/sqrt(n_g) sum atom(gram, g))`` over the casefolded word tokens
+        ``t`` and the boundary-padded character trigrams ``g`` of the first
+        ``max_text_chars`` characters.
+        """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        missing: list[int] = []
-        for i, text in enumerate(texts):
-            cached = self._strings.get(text)
-            if cached is None:
-                missing.append(i)
-            else:
-                out[i] = cached
+        cached = self._strings.get_many(list(texts))
+        missing = [i for i, row in enumerate(cached) if row is None]
+        for i, row in enumerate(cached):
+            if row is not None:
+                out[i] = row
         if missing:
             fresh = self._compute_strings([texts[i] for i in missing])
             out[missing] = fresh
-            for i, row in zip(missing, fresh):
-                if len(texts[i]) <= _MAX_CACHED_CHARS:
-                    self._strings.put(texts[i], row.copy())
+            self._strings.put_many(
+                [
+                    (texts[i], row.copy())
+                    for i, row in zip(missing, fresh)
+                    if len(texts[i]) <= _MAX_CACHED_CHARS
+                ]
+            )
         return out
 
     def _compute_strings(self, texts: list[str]) -> np.ndarray:
         cfg = self.config
-        atom_ids: dict[tuple[str, str], int] = {}
-        indptr = [0]
-        indices: list[int] = []
-        weights: list[float] = []
+        n = len(texts)
+        folded = [t[: cfg.max_text_chars].casefold() for t in texts]
 
-        def add(namespace: str, name: str, weight: float) -> None:
-            key = (namespace, name)
-            idx = atom_ids.get(key)
-            if idx is None:
-                idx = atom_ids[key] = len(atom_ids)
-            indices.append(idx)
-            weights.append(weight)
+        # Trigrams of every padded string at once, as 63-bit codes of 3 code points.
+        padded = "".join(_PAD_START + f + _PAD_END for f in folded)
+        points = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter((len(f) + 2 for f in folded), dtype=np.int64, count=n)
+        n_grams = lengths - 2
+        starts = np.cumsum(lengths) - lengths
+        at = expand_ranges(starts, n_grams)
+        wide = points.astype(np.uint64)
+        codes = (wide[at] << np.uint64(42)) | (wide[at + 1] << np.uint64(21)) | wide[at + 2]
+        gram_codes, gram_of = np.unique(codes, return_inverse=True)
+        gram_of = gram_of.reshape(-1)
 
-        for text in texts:
-            tokens, grams = text_features(text, cfg.max_text_chars)
-            if cfg.w_str:
-                add("str", text, cfg.w_str)
-            if tokens and cfg.w_tok:
-                w = cfg.w_tok / math.sqrt(len(tokens))
-                for tok in tokens:
-                    add("tok", tok, w)
-            if grams and cfg.w_gram:
-                w = cfg.w_gram / math.sqrt(len(grams))
-                for gram in grams:
-                    add("gram", gram, w)
-            if len(indices) == indptr[-1]:
-                # Only w_str could describe it and it is 0: the string is its atom.
-                add("str", text, 1.0)
-            indptr.append(len(indices))
+        tokens = [_WORD.findall(f) for f in folded] if cfg.w_tok else [[] for _ in folded]
+        token_names = list(dict.fromkeys(t for toks in tokens for t in toks))
+        token_ids = {t: j for j, t in enumerate(token_names)}
+        n_tokens = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=n)
 
-        basis = self._atom_matrix(list(atom_ids))
-        weights_matrix = sp.csr_matrix(
-            (np.asarray(weights, dtype=np.float32), np.asarray(indices, dtype=np.int64), indptr),
-            shape=(len(texts), len(atom_ids)),
+        # Columns: [string atoms (n) | token atoms | gram atoms]; each row lists its
+        # string atom, its tokens in order, then its trigrams in order.
+        use_str = np.full(n, cfg.w_str > 0)
+        use_gram = n_grams if cfg.w_gram else np.zeros(n, dtype=np.int64)
+        # A string with no feature of positive weight is its string atom alone.
+        lonely = ~use_str & (n_tokens == 0) & (use_gram == 0)
+        use_str |= lonely
+        counts = use_str + n_tokens + use_gram
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=np.int64)
+        weights = np.empty(int(indptr[-1]), dtype=np.float64)
+        str_slots = indptr[:-1][use_str]
+        indices[str_slots] = np.flatnonzero(use_str)
+        weights[str_slots] = np.where(lonely[use_str], 1.0, cfg.w_str)
+        tok_slots = expand_ranges(indptr[:-1] + use_str, n_tokens)
+        indices[tok_slots] = n + np.fromiter(
+            (token_ids[t] for toks in tokens for t in toks), dtype=np.int64, count=len(tok_slots)
         )
-        vectors = (weights_matrix @ basis).astype(np.float64)
+        weights[tok_slots] = np.repeat(cfg.w_tok / np.sqrt(np.maximum(n_tokens, 1)), n_tokens)
+        if cfg.w_gram:
+            gram_slots = expand_ranges(indptr[:-1] + use_str + n_tokens, n_grams)
+            indices[gram_slots] = n + len(token_names) + gram_of
+            weights[gram_slots] = np.repeat(cfg.w_gram / np.sqrt(np.maximum(n_grams, 1)), n_grams)
+        gram_names = [
+            chr(c >> 42) + chr((c >> 21) & 0x1FFFFF) + chr(c & 0x1FFFFF)
+            for c in gram_codes.tolist()
+        ]
+        basis = np.concatenate(
+            [
+                self.atoms.atoms("str", texts)
+                if use_str.any()
+                else np.zeros((n, self.dim), np.float32),
+                self._cached_atoms("tok", token_names),
+                self._cached_atoms("gram", gram_names)
+                if cfg.w_gram
+                else np.zeros((0, self.dim), np.float32),
+            ]
+        )
+        matrix = sp.csr_matrix((weights.astype(np.float32), indices, indptr), shape=(n, len(basis)))
+        vectors = np.asarray(matrix @ basis).astype(np.float64)
         vectors /= np.sqrt(np.square(vectors).sum(axis=1))[:, None]
         return vectors.astype(np.float32)
 
-    def _atom_matrix(self, keys: list[tuple[str, str]]) -> np.ndarray:
-        """Atoms for ``(namespace, name)`` keys; tokens and trigrams are cached."""
-        out = np.empty((len(keys), self.dim), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            cached = self._atoms.get(key) if key[0] != "str" else None
-            if cached is None:
-                todo.setdefault(key[0], []).append(i)
-            else:
-                out[i] = cached
-        for namespace, rows in todo.items():
-            fresh = self.atoms.atoms(namespace, [keys[i][1] for i in rows])
-            out[rows] = fresh
-            if namespace != "str":
-                for i, row in zip(rows, fresh):
-                    self._atoms.put(keys[i], row.copy())
+    def _cached_atoms(self, namespace: str, names: list[str]) -> np.ndarray:
+        """Atoms of ``names``, through the atom cache (tokens and trigrams repeat)."""
+        out = np.empty((len(names), self.dim), dtype=np.float32)
+        keys = [(namespace, name) for name in names]
+        found = self._atoms.get_many(keys)
+        missing = [i for i, row in enumerate(found) if row is None]
+        for i, row in enumerate(found):
+            if row is not None:
+                out[i] = row
+        if missing:
+            fresh = self.atoms.atoms(namespace, [names[i] for i in missing])
+            out[missing] = fresh
+            self._atoms.put_many([(keys[i], row.copy()) for i, row in zip(missing, fresh)])
         return out
+
+
+def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every start ``s`` and count ``c``."""
+    counts = np.maximum(counts, 0)
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return offsets + np.arange(int(counts.sum()), dtype=np.int64)
 
 
 def _nbytes(arr: np.ndarray) -> int:

@@ -127,29 +127,6 @@ class RoleFamily(ABC):
         out = self.apply(self.transpose(self.role(role)), _as_rows(rows, self.dim))
         return out[0] if np.ndim(rows) == 1 else out
 
-    def bind_pairs(self, ops: list[Any], pair_op: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Bind ``rows[i]`` by ``ops[pair_op[i]]`` for every i.
-
-        Parameters
-        ----------
-        ops : list of op
-            Distinct chain ops.
-        pair_op : ndarray of int, shape (m,)
-            Which op binds each row.
-        rows : ndarray of float32, shape (m, D)
-
-        Returns
-        -------
-        ndarray of float32, shape (m, D)
-        """
-        out = np.empty_like(rows)
-        order = np.argsort(pair_op, kind="stable")
-        bounds = np.flatnonzero(np.diff(pair_op[order])) + 1
-        for group in np.split(order, bounds):
-            if len(group):
-                out[group] = self.apply(ops[pair_op[group[0]]], rows[group])
-        return out
-
 
 class SignedPermutationRoles(RoleFamily):
     """Random signed permutations: ``(R y)_i = s_i * y[p_i]``.
@@ -182,7 +159,9 @@ class SignedPermutationRoles(RoleFamily):
 
     def apply(self, op, rows):
         perm, signs = op
-        return rows[:, perm] * signs
+        out = rows.take(perm, axis=1)
+        out *= signs
+        return out
 
     def op_nbytes(self, op) -> int:
         return op[0].nbytes + op[1].nbytes
@@ -192,13 +171,6 @@ class SignedPermutationRoles(RoleFamily):
         m = np.zeros((self.dim, self.dim))
         m[np.arange(self.dim), perm] = signs
         return m
-
-    def bind_pairs(self, ops, pair_op, rows):
-        perms = np.stack([op[0] for op in ops])
-        signs = np.stack([op[1] for op in ops])
-        gathered = np.take_along_axis(rows, perms[pair_op], axis=1)
-        gathered *= signs[pair_op]
-        return gathered
 
 
 class HaarRoles(RoleFamily):
