@@ -2,13 +2,24 @@
 
 ``register(con)`` adds ``vsa_encode``, cosine functions and table macros for
 nearest neighbours, top-k similarity joins and near-duplicates to a DuckDB
-connection; :class:`Encoder` is the same encoder from Python.
+connection; :class:`Encoder` is the same encoder from Python. ``build_index``
+keeps a table's vector column in memory so that the ``vsa_index_*`` macros
+answer top-k queries with matrix products.
 """
 
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
 from duckdb_vsa.encoder import Encoder
 from duckdb_vsa.flatten import DocumentError
+from duckdb_vsa.guard import column_info, encode_column
+from duckdb_vsa.index import (
+    ExactIndex,
+    VectorIndex,
+    build_index,
+    drop_index,
+    get_index,
+    list_indexes,
+)
 from duckdb_vsa.ops import bind, bundle, cosine, normalize, unbind
 
 __all__ = [
@@ -17,9 +28,17 @@ __all__ = [
     "DocumentError",
     "Encoder",
     "EncoderConfig",
+    "ExactIndex",
+    "VectorIndex",
     "bind",
+    "build_index",
     "bundle",
+    "column_info",
     "cosine",
+    "drop_index",
+    "encode_column",
+    "get_index",
+    "list_indexes",
     "normalize",
     "register",
     "registered_encoder",

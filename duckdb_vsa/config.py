@@ -8,6 +8,8 @@ import json
 import math
 from typing import Any
 
+from duckdb_vsa.paths import normalise_fields
+
 ENCODER_VERSION = 1
 """Version of the encoding defined in DESIGN §2. Any change of output bumps it."""
 
@@ -45,6 +47,12 @@ class EncoderConfig:
     max_text_chars : int, default 4096
         Only the first ``max_text_chars`` characters of a string feed its token
         and trigram bags (the whole string always feeds its string atom).
+    fields : dict or tuple, default ()
+        Field hints: JSON paths (``.*`` and ``[*]`` wildcards allowed) mapped to
+        ``{"weight": w, "kind": "number" | "category" | "text" | "ignore",
+        "scale": s}`` (see :func:`duckdb_vsa.paths.normalise_fields`). Stored in
+        a canonical, hashable form; part of the fingerprint only when not empty,
+        so configurations without hints keep their fingerprints.
     """
 
     dim: int = 1024
@@ -61,8 +69,10 @@ class EncoderConfig:
     beta: float = 0.2
     w_num_exact: float = 0.0
     max_text_chars: int = 4096
+    fields: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", normalise_fields(self.fields))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
@@ -108,7 +118,34 @@ class EncoderConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the configuration with the encoder version, as plain values."""
-        return {"version": ENCODER_VERSION, **dataclasses.asdict(self)}
+        values = dataclasses.asdict(self)
+        if not self.fields:
+            # Configurations without hints keep the fingerprints they always had.
+            del values["fields"]
+        else:
+            values["fields"] = {path: dict(options) for path, options in self.fields}
+        return {"version": ENCODER_VERSION, **values}
+
+    def describe(self) -> str:
+        """A readable summary: dim, seed, binding, options off their defaults, hints.
+
+        Examples
+        --------
+        >>> EncoderConfig(dim=256, alpha=0.5).describe()
+        "dim=256, seed=0, binding='perm', alpha=0.5 (fingerprint ...)"
+        """
+        default = EncoderConfig()
+        parts = [f"dim={self.dim}", f"seed={self.seed}", f"binding={self.binding!r}"]
+        for f in dataclasses.fields(self):
+            if f.name in ("dim", "seed", "binding", "fields"):
+                continue
+            value = getattr(self, f.name)
+            if value != getattr(default, f.name):
+                parts.append(f"{f.name}={value!r}")
+        if self.fields:
+            hints = {path: dict(options) for path, options in self.fields}
+            parts.append(f"fields={json.dumps(hints, sort_keys=True)}")
+        return ", ".join(parts) + f" (fingerprint {self.fingerprint})"
 
     @property
     def fingerprint(self) -> str:

@@ -1,16 +1,19 @@
 """Registration of the SQL surface on a DuckDB connection.
 
-``register(con)`` creates the ``vsa_encode`` UDF (once per database instance:
-DuckDB keeps Python UDFs in the instance-wide system catalog) and the TEMP
-macros of ``sql/*.sql`` (on every connection or cursor it is called with:
-TEMP macros are per connection).
+DuckDB keeps Python UDFs in the database instance's system catalog, shared by
+all its connections, and removes one only through the connection object that
+created it. So the encoder is registered under a name of its own,
+``__vsa_encode_<fingerprint>_<on_error>``, once per instance and never removed;
+``vsa_encode`` and every other object are TEMP macros of the connection that
+``register`` is called on, the ``vsa_encode`` macro calling that connection's
+encoder. Connections to one database can so use different configurations, and
+``replace=True`` only repoints one connection's macros.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 import threading
-import uuid
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -21,9 +24,20 @@ import pyarrow as pa
 
 from duckdb_vsa.config import ENCODER_VERSION
 from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, ON_ERROR, Encoder
+from duckdb_vsa.flatten import DocumentError, parse_json
+from duckdb_vsa.index import ensure_index_functions
+from duckdb_vsa.probe import vectors_from_arrow, vectors_to_arrow
 
 #: SQL files loaded, in order, by :func:`register`.
-SQL_FILES = ("vsa_functions.sql", "vsa_search.sql", "vsa_topk_join.sql", "vsa_near_duplicates.sql")
+SQL_FILES = (
+    "vsa_functions.sql",
+    "vsa_guard.sql",
+    "vsa_probe.sql",
+    "vsa_search.sql",
+    "vsa_topk_join.sql",
+    "vsa_near_duplicates.sql",
+    "vsa_index.sql",
+)
 
 #: Every SQL object :func:`register` creates.
 SQL_OBJECTS = (
@@ -34,35 +48,24 @@ SQL_OBJECTS = (
     "vsa_search",
     "vsa_topk_join",
     "vsa_near_duplicates",
+    "vsa_probe",
+    "vsa_field_similarity",
+    "vsa_decode",
+    "vsa_explain",
+    "vsa_column_info",
+    "vsa_index_topk",
+    "vsa_index_search",
+    "vsa_index_topk_join",
+    "vsa_index_near_duplicates",
 )
 
-_TOKEN_FUNCTION = "__vsa_registration"
 _ENCODE_TYPES = ("VARCHAR", "JSON")
 
 
-@dataclasses.dataclass
-class _Registration:
-    """UDFs registered on one database instance, and what keeps them alive."""
-
-    token: str
-    encoder: Encoder
-    on_error: str
-    # DuckDB frees a UDF's callable with the connection object that created it,
-    # while other connections may still call it: keep both for the process's life.
-    cursors: list[Any]
-    callables: list[Any]
-
-    def describe(self) -> str:
-        cfg = self.encoder.config
-        return (
-            f"dim={cfg.dim}, seed={cfg.seed}, binding={cfg.binding!r}, on_error={self.on_error!r} "
-            f"(fingerprint {self.encoder.fingerprint})"
-        )
-
-
-_REGISTRATIONS: dict[str, _Registration] = {}
-_RETIRED: list[_Registration] = []
 _ENCODERS: dict[tuple[str, int], Encoder] = {}
+# DuckDB frees a Python UDF's callable with the connection object that created
+# it, while other connections may still call it: keep both for the process's life.
+_KEEPALIVE: list[Any] = []
 _LOCK = threading.RLock()
 
 
@@ -81,7 +84,12 @@ def _sql_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "sql"
 
 
-def macro_sql(encoder: Encoder) -> str:
+def _udf_name(encoder: Encoder, on_error: str) -> str:
+    """The database-wide name of the Python function behind ``vsa_encode``."""
+    return f"__vsa_encode_{encoder.fingerprint}_{on_error}"
+
+
+def macro_sql(encoder: Encoder, on_error: str = "raise") -> str:
     """The text of every macro file, filled in for ``encoder``."""
     values = {
         "dim": encoder.dim,
@@ -89,70 +97,160 @@ def macro_sql(encoder: Encoder) -> str:
         "seed": encoder.seed,
         "binding": encoder.binding,
         "fingerprint": encoder.fingerprint,
+        "describe": encoder.config.describe().replace("'", "''"),
     }
     directory = _sql_dir()
+    encode = f"CREATE OR REPLACE TEMP MACRO vsa_encode(doc) AS {_udf_name(encoder, on_error)}(doc);"
     return "\n".join(
-        Template((directory / name).read_text(encoding="utf-8")).substitute(values)
-        for name in SQL_FILES
+        [encode]
+        + [
+            Template((directory / name).read_text(encoding="utf-8")).substitute(values)
+            for name in SQL_FILES
+        ]
     )
 
 
-def _existing(con: duckdb.DuckDBPyConnection) -> _Registration | None:
+def _macro_target(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """Fingerprint and on_error of the UDF this connection's ``vsa_encode`` calls."""
+    rows = con.execute(
+        "SELECT macro_definition FROM duckdb_functions() "
+        "WHERE function_name = 'vsa_encode' AND function_type = 'macro'"
+    ).fetchall()
+    for (definition,) in rows:
+        found = re.search(r"__vsa_encode_([0-9a-f]+)_(raise|null)", definition or "")
+        if found:
+            return found.group(1), found.group(2)
+    return None
+
+
+def _describe(fingerprint: str, on_error: str) -> str:
+    known = next((e for (fp, _), e in _ENCODERS.items() if fp == fingerprint), None)
+    what = known.config.describe().split(" (fingerprint")[0] + ", " if known else ""
+    return f"{what}on_error={on_error!r} (fingerprint {fingerprint})"
+
+
+def _ensure_udf(con: duckdb.DuckDBPyConnection, encoder: Encoder, on_error: str) -> None:
+    """Create the Python function behind ``vsa_encode`` once per database instance."""
+    name = _udf_name(encoder, on_error)
+    # Probe through a cursor of its own: reading the function catalog in the
+    # caller's open transaction would pin a snapshot without the new function.
     probe = con.cursor()
     try:
-        found = probe.execute(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [_TOKEN_FUNCTION]
-        ).fetchone()[0]
-        if not found:
-            return None
-        token = probe.execute(f"SELECT {_TOKEN_FUNCTION}()").fetchone()[0]
+        exists = probe.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
+        ).fetchall()[0][0]
     finally:
         probe.close()
-    registration = _REGISTRATIONS.get(token)
-    if registration is None:
-        raise RuntimeError(
-            "This DuckDB database has duckdb_vsa functions registered by another copy of the "
-            "package in this process; register on a fresh connection."
-        )
-    return registration
+    if exists:
+        return
 
-
-def _create_udfs(con: duckdb.DuckDBPyConnection, encoder: Encoder, on_error: str) -> _Registration:
-    token = uuid.uuid4().hex
-    vector_type = f"FLOAT[{encoder.dim}]"
-
-    def vsa_encode(docs: pa.ChunkedArray) -> pa.Array:
+    def encode(docs: pa.ChunkedArray) -> pa.Array:
         if isinstance(docs.type, pa.ExtensionType):
             docs = docs.cast(docs.type.storage_type)
         return encoder.encode_arrow(docs, on_error=on_error)
 
-    def registration_token() -> str:
-        return token
-
-    cursors: list[Any] = []
-    # Overloads must come from different connection objects; VARCHAR keeps
-    # invalid text reaching us (so on_error applies), JSON accepts JSON and STRUCT.
+    # Overloads must come from different connection objects. VARCHAR lets invalid
+    # text reach the encoder (so on_error applies); JSON also accepts STRUCTs.
     for sql_type in _ENCODE_TYPES:
         cursor = con.cursor()
         cursor.create_function(
-            "vsa_encode",
-            vsa_encode,
+            name,
+            encode,
             [sql_type],
-            vector_type,
+            f"FLOAT[{encoder.dim}]",
             type="arrow",
             null_handling="special",
         )
-        cursors.append(cursor)
-    cursors[0].create_function(_TOKEN_FUNCTION, registration_token, [], "VARCHAR")
-    return _Registration(token, encoder, on_error, cursors, [vsa_encode, registration_token])
+        _KEEPALIVE.append((cursor, encode))
 
 
-def _remove_udfs(registration: _Registration) -> None:
-    # Removing a name through the connection that created it drops every overload.
-    registration.cursors[0].remove_function("vsa_encode")
-    registration.cursors[0].remove_function(_TOKEN_FUNCTION)
-    _REGISTRATIONS.pop(registration.token, None)
-    _RETIRED.append(registration)
+def _function_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    # A cursor of its own: reading the function catalog in the caller's open
+    # transaction would pin a snapshot without the new function.
+    probe = con.cursor()
+    try:
+        return bool(
+            probe.execute(
+                "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
+            ).fetchall()[0][0]
+        )
+    finally:
+        probe.close()
+
+
+def _create_overloads(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    fn: Any,
+    overloads: list[list[str]],
+    return_type: str,
+) -> None:
+    if _function_exists(con, name):
+        return
+    for parameters in overloads:
+        # Overloads must come from different connection objects.
+        cursor = con.cursor()
+        cursor.create_function(name, fn, parameters, return_type, type="arrow")
+        _KEEPALIVE.append((cursor, fn))
+
+
+def _plain_strings(array: pa.ChunkedArray) -> list[Any]:
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.cast(array.type.storage_type)
+    return array.to_pylist()
+
+
+def _ensure_feature_udfs(con: duckdb.DuckDBPyConnection, encoder: Encoder) -> None:
+    """Create the functions behind vsa_probe, vsa_field_similarity and vsa_explain."""
+    dim, fp = encoder.dim, encoder.fingerprint
+    vector_type = f"FLOAT[{dim}]"
+
+    def probe(vectors: pa.ChunkedArray, paths: pa.ChunkedArray) -> pa.Array:
+        rows = vectors_from_arrow(vectors, dim)
+        return vectors_to_arrow(encoder.prober.probe(rows, _plain_strings(paths)), dim)
+
+    def field_value(paths: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
+        path_list, texts = _plain_strings(paths), _plain_strings(values)
+        distinct = list(dict.fromkeys(zip(path_list, texts)))
+        parsed = []
+        for path, text in distinct:
+            try:
+                parsed.append(parse_json(text))
+            except DocumentError as err:
+                raise DocumentError(
+                    f"Cannot read the value for {path}: {err} Give values as JSON, "
+                    """such as '"red"' for a string or '42' for a number."""
+                ) from None
+        vectors = encoder.prober.values([p for p, _ in distinct], parsed)
+        where = {pair: i for i, pair in enumerate(distinct)}
+        order = [where[pair] for pair in zip(path_list, texts)]
+        return vectors_to_arrow(vectors[order], dim)
+
+    def explain(docs_a: pa.ChunkedArray, docs_b: pa.ChunkedArray) -> pa.Array:
+        out = []
+        for a, b in zip(_plain_strings(docs_a), _plain_strings(docs_b)):
+            parts = encoder.explain(a, b)
+            out.append([{"path": p, "contribution": c} for p, c in parts])
+        return pa.array(out, type=_EXPLAIN_TYPE)
+
+    _create_overloads(con, f"__vsa_probe_{fp}", probe, [[vector_type, "VARCHAR"]], vector_type)
+    _create_overloads(
+        con,
+        f"__vsa_field_value_{fp}",
+        field_value,
+        [["VARCHAR", "VARCHAR"], ["VARCHAR", "JSON"]],
+        vector_type,
+    )
+    _create_overloads(
+        con,
+        f"__vsa_explain_{fp}",
+        explain,
+        [["VARCHAR", "VARCHAR"], ["JSON", "JSON"]],
+        "STRUCT(path VARCHAR, contribution FLOAT)[]",
+    )
+
+
+_EXPLAIN_TYPE = pa.list_(pa.struct([("path", pa.string()), ("contribution", pa.float32())]))
 
 
 def register(
@@ -171,18 +269,17 @@ def register(
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        A connection or cursor the caller owns. The ``vsa_encode`` UDF is shared
-        by every connection to the same database; the macros are TEMP, so call
-        ``register`` on every connection or cursor that uses them.
+        A connection or cursor the caller owns. The SQL objects are TEMP
+        macros, so call ``register`` on every connection or cursor that uses them.
     dim, seed, binding, **options
-        Encoder configuration (see :class:`~duckdb_vsa.Encoder`).
+        Encoder configuration (see :class:`~duckdb_vsa.Encoder`), including the
+        field hints ``fields={path: hint}``.
     on_error : {"raise", "null"}, default "raise"
         What ``vsa_encode`` does with empty or invalid JSON: raise an error
         naming the problem, or return NULL.
     replace : bool, default False
-        If the database already has duckdb_vsa registered with another
-        configuration, replace it (for every connection to that database)
-        instead of raising.
+        If this connection already has duckdb_vsa registered with another
+        configuration, switch it to this one instead of raising.
     cache_bytes : int, default 256 MiB
         Budget of each encoder cache.
 
@@ -194,7 +291,7 @@ def register(
     Raises
     ------
     ValueError
-        If the database already has duckdb_vsa registered with a different
+        If this connection already has duckdb_vsa registered with a different
         configuration and ``replace`` is False, or an option is invalid.
 
     Examples
@@ -202,41 +299,43 @@ def register(
     >>> import duckdb, duckdb_vsa
     >>> con = duckdb.connect()
     >>> enc = duckdb_vsa.register(con, dim=256)
-    >>> con.sql("SELECT vsa_info().dim").fetchone()
-    (256,)
-    >>> round(con.sql(\"\"\"SELECT vsa_similarity('{"a": 1}', '{"a": 1}')\"\"\").fetchone()[0], 4)
-    1.0
+    >>> con.execute("SELECT vsa_info().dim").fetchall()
+    [(256,)]
+    >>> con.execute(\"\"\"SELECT round(vsa_similarity('{"a": 1}', '{"a": 1}'), 4)\"\"\").fetchall()
+    [(1.0,)]
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'raise' or 'null', got {on_error!r}.")
     encoder = _shared_encoder(cache_bytes, dim=dim, seed=seed, binding=binding, **options)
     with _LOCK:
-        current = _existing(con)
-        if current is not None and (
-            current.encoder.fingerprint != encoder.fingerprint or current.on_error != on_error
-        ):
-            if not replace:
-                raise ValueError(
-                    "This DuckDB database already has duckdb_vsa registered with "
-                    f"{current.describe()}, and this call asks for "
-                    f"dim={encoder.dim}, seed={encoder.seed}, binding={encoder.binding!r}, "
-                    f"on_error={on_error!r} (fingerprint {encoder.fingerprint}). Vectors of "
-                    "different configurations are not comparable: use the same configuration, "
-                    "or pass replace=True to replace it for every connection to this database."
-                )
-            _remove_udfs(current)
-            current = None
-        if current is None:
-            current = _create_udfs(con, encoder, on_error)
-            _REGISTRATIONS[current.token] = current
-        else:
-            encoder = current.encoder
-    con.execute(macro_sql(encoder))
+        # Functions first: this connection's queries below may open its snapshot.
+        _ensure_udf(con, encoder, on_error)
+        _ensure_feature_udfs(con, encoder)
+        ensure_index_functions(con)
+        current = _macro_target(con)
+        wanted = (encoder.fingerprint, on_error)
+        if current is not None and current != wanted and not replace:
+            raise ValueError(
+                "This connection already has duckdb_vsa registered with "
+                f"{_describe(*current)}, and this call asks for {_describe(*wanted)}. Vectors "
+                "of different configurations are not comparable: use the same configuration, "
+                "or pass replace=True to switch this connection to the new one."
+            )
+        try:
+            con.execute(macro_sql(encoder, on_error)).fetchall()
+        except duckdb.CatalogException as err:
+            raise RuntimeError(
+                "duckdb_vsa could not create its macros inside this connection's open "
+                "transaction, which had already read the function catalog before the "
+                f"functions were added ({err}). Call register() before BEGIN, or after COMMIT."
+            ) from None
     return encoder
 
 
 def registered_encoder(con: duckdb.DuckDBPyConnection) -> Encoder | None:
-    """The encoder registered on ``con``'s database, or None."""
+    """The encoder behind this connection's ``vsa_encode``, or None."""
     with _LOCK:
-        current = _existing(con)
-    return None if current is None else current.encoder
+        current = _macro_target(con)
+    if current is None:
+        return None
+    return next((e for (fp, _), e in _ENCODERS.items() if fp == current[0]), None)

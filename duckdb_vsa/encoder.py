@@ -9,6 +9,7 @@ document's vector never depends on what else is in the batch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ import scipy.sparse as sp
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.cache import ByteBoundedCache
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.explain import explain
 from duckdb_vsa.flatten import (
     LIT_ARRAY,
     LIT_FALSE,
@@ -33,11 +35,18 @@ from duckdb_vsa.flatten import (
     TooComplex,
     parse_json,
 )
-from duckdb_vsa.leaves import LeafEncoder, expand_ranges
+from duckdb_vsa.leaves import LeafEncoder, expand_ranges, linear_t, number_to_t
+from duckdb_vsa.paths import FieldHints
+from duckdb_vsa.probe import Prober
 from duckdb_vsa.reference import encode_tree
 from duckdb_vsa.roles import POSITION_ROLE, RoleFamily, key_role, make_roles
 
 __all__ = ["ON_ERROR", "DocumentError", "Encoder"]
+
+
+def _is_number_key(key: Any) -> bool:
+    return isinstance(key, float) or (type(key) is tuple and key[0] == "lin")
+
 
 ON_ERROR = ("raise", "null")
 
@@ -108,6 +117,9 @@ class Encoder:
         self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
             self.cache_bytes // 4, lambda v: v.nbytes + 112
         )
+        self.hints = FieldHints(self.config.fields) if self.config.fields else None
+        self._structure: Encoder | None = None
+        self._prober: Any = None
 
     # -- identity ------------------------------------------------------------------
     @property
@@ -234,30 +246,157 @@ class Encoder:
         value = parse_json(doc) if isinstance(doc, str) else doc
         return encode_tree(self, value).astype(np.float32)
 
+    # -- probing and explaining ----------------------------------------------------
+    def _structure_encoder(self) -> Encoder:
+        """This encoder with ``alpha = beta = 0`` (strict structure), sharing the caches."""
+        if self._structure is None:
+            cfg = self.config
+            if cfg.alpha == 0 and cfg.beta == 0:
+                self._structure = self
+            else:
+                options = {
+                    f.name: getattr(cfg, f.name)
+                    for f in dataclasses.fields(cfg)
+                    if f.name not in ("alpha", "beta")
+                }
+                structure = Encoder(cache_bytes=0, alpha=0.0, beta=0.0, **options)
+                structure.atoms, structure.roles = self.atoms, self.roles
+                structure.leaves, structure._key_bags = self.leaves, self._key_bags
+                self._structure = structure
+        return self._structure
+
+    @property
+    def prober(self) -> Prober:
+        """The :class:`~duckdb_vsa.probe.Prober` of this encoder."""
+        if self._prober is None:
+            self._prober = Prober(self)
+        return self._prober
+
+    def probe(self, vector: np.ndarray, path: str) -> np.ndarray:
+        """Unbind a field's content from a document vector.
+
+        Parameters
+        ----------
+        vector : ndarray, shape (dim,)
+            A document vector of this encoder.
+        path : str
+            ``$.a.b``, ``$.items[2]``, or ``$.items[*]`` for the bag part of an array.
+
+        Returns
+        -------
+        ndarray of float32, shape (dim,)
+            ``R(chain)^T vector``: the field's structure vector (scaled) plus noise.
+
+        Examples
+        --------
+        >>> enc = Encoder(dim=1024)
+        >>> v = enc.encode({"color": "red", "size": 42, "name": "trail shoe"})
+        >>> p = enc.probe(v, "$.color")
+        >>> red, blue = enc.field_vector("$.color", "red"), enc.field_vector("$.color", "blue")
+        >>> bool(p @ red > 0.3 > p @ blue)
+        True
+        """
+        rows = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        if rows.shape[1] != self.dim:
+            raise ValueError(f"Expected a vector of length {self.dim}, got {rows.shape[1]}.")
+        return self.prober.probe(rows, [path])[0]
+
+    def field_vector(self, path: str, value: Any) -> np.ndarray:
+        """The unit structure vector of ``value`` (a Python value) as the field at ``path``.
+
+        ``value`` is a Python value (a ``str`` is a string here, not JSON text).
+        """
+        return self.prober.values([path], [value])[0]
+
+    def field_similarity(self, vector: np.ndarray, path: str, value: Any) -> float:
+        """Cosine of ``probe(vector, path)`` and ``field_vector(path, value)``.
+
+        How well ``value`` fits the field at ``path`` of the encoded document:
+        about ``1 / sqrt(fields)`` for the true value, about 0 (± 1/sqrt(D)) otherwise.
+        """
+        probed = self.probe(vector, path).astype(np.float64)
+        candidate = self.field_vector(path, value).astype(np.float64)
+        norm = np.linalg.norm(probed) * np.linalg.norm(candidate)
+        return float(probed @ candidate / norm) if norm > 0 else 0.0
+
+    def decode(
+        self, vector: np.ndarray, path: str, candidates: Sequence[Any], k: int = 5
+    ) -> list[tuple[Any, float]]:
+        """The ``k`` candidates (Python values) that best fit the field at ``path``.
+
+        Returns
+        -------
+        list of (candidate, score)
+            Best first; ties keep the candidates' order.
+        """
+        probed = self.probe(vector, path).astype(np.float64)
+        vectors = self.prober.values([path] * len(candidates), list(candidates))
+        scores = vectors.astype(np.float64) @ probed / max(np.linalg.norm(probed), 1e-30)
+        order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))[:k]
+        return [(candidates[i], float(scores[i])) for i in order]
+
+    def explain(
+        self, doc_a: Any, doc_b: Any, *, positions: bool = False
+    ) -> list[tuple[str, float]]:
+        """Which fields make two documents similar.
+
+        Parameters
+        ----------
+        doc_a, doc_b : str or object
+            JSON text or Python values, as for :meth:`encode`.
+        positions : bool, default False
+            Name array elements by position (``$.items[2].sku``) instead of
+            gathering them under ``[*]``.
+
+        Returns
+        -------
+        list of (str, float)
+            ``(path, contribution)``, largest first, adding up to the cosine of
+            the two vectors: one entry per leaf path the documents share,
+            ``(keys)`` for the key-name bags and ``(other)`` for the rest
+            (cross terms between different paths).
+
+        Examples
+        --------
+        >>> enc = Encoder(dim=1024)
+        >>> parts = enc.explain({"name": "red shoe", "size": 42}, {"name": "red shoe", "size": 9})
+        >>> parts[0][0]
+        '$.name'
+        >>> bool(abs(sum(c for _, c in parts) - enc.encode('{"name": "red shoe", "size": 42}')
+        ...     @ enc.encode('{"name": "red shoe", "size": 9}')) < 1e-5)
+        True
+        """
+        a = parse_json(doc_a) if isinstance(doc_a, str) else doc_a
+        b = parse_json(doc_b) if isinstance(doc_b, str) else doc_b
+        return explain(self, a, b, positions=positions)
+
     # -- the batch engine ----------------------------------------------------------
-    def _new_flattener(self) -> Flattener:
+    def _new_flattener(self, root_path: tuple[Any, ...] = (), **limits: int) -> Flattener:
         cfg = self.config
         return Flattener(
             cfg.w_bag,
             cfg.w_seq,
-            max_position=self.roles.max_position,
+            max_position=limits.pop("max_position", self.roles.max_position),
             max_chain_depth=self.roles.max_chain_depth,
+            hints=self.hints,
+            root_path=root_path,
+            **limits,
         )
 
-    def _encode_values(self, values: Sequence[Any]) -> np.ndarray:
+    def _encode_values(self, values: Sequence[Any], root_path: tuple[Any, ...] = ()) -> np.ndarray:
         out = np.empty((len(values), self.dim), dtype=np.float32)
-        flat = self._new_flattener()
+        flat = self._new_flattener(root_path)
         group_rows: list[int] = []
         for i, value in enumerate(values):
             try:
                 flat.add(value)
             except TooComplex:
-                out[i] = encode_tree(self, value)
+                out[i] = encode_tree(self, value, root_path)
                 continue
             group_rows.append(i)
             if flat.n_terms >= GROUP_TERMS:
                 out[group_rows] = self._encode_group(flat)
-                flat = self._new_flattener()
+                flat = self._new_flattener(root_path)
                 group_rows = []
         if group_rows:
             out[group_rows] = self._encode_group(flat)
@@ -269,7 +408,7 @@ class Encoder:
         basis_matrix, leaf_ptr, leaf_basis, leaf_coef = self._leaf_bases(flat.leaf_keys)
         n_bases = len(basis_matrix)
 
-        # Chain sets as CSR arrays; a set's shadow weight is the sum of its weights.
+        # Chain sets as CSR arrays.
         set_size = np.asarray(flat.set_size, dtype=np.int64)
         set_ptr = np.zeros(len(set_size) + 1, dtype=np.int64)
         np.cumsum(set_size, out=set_ptr[1:])
@@ -279,26 +418,19 @@ class Encoder:
         set_weight = np.fromiter(
             (w for pairs in flat.set_pairs for _, w in pairs), dtype=np.float64, count=set_ptr[-1]
         )
-        set_shadow = np.add.reduceat(set_weight, set_ptr[:-1])
 
-        # A row's leaf terms, in this order: S (bound), then C (unbound shadow).
+        # Every leaf occurrence contributes w * (R(chain) + alpha I) @ leaf for each
+        # (chain, w) of its chain set: S and, since a set's weights add up to the
+        # leaf's structural weight, the unbound shadow C too.
         occ_set = np.asarray(flat.occ_set, dtype=np.int64)
         occ_leaf = np.asarray(flat.occ_leaf, dtype=np.int64)
         row_leaves = np.asarray(flat.row_leaves, dtype=np.int64)
-        occ_row = np.repeat(np.arange(n_rows), row_leaves)
-        s_slot = expand_ranges(set_ptr[occ_set], set_size[occ_set])
-        s_row = np.repeat(occ_row, set_size[occ_set])
+        per_occ = set_size[occ_set]
+        s_slot = expand_ranges(set_ptr[occ_set], per_occ)
+        term_row = np.repeat(np.repeat(np.arange(n_rows), row_leaves), per_occ)
         term_chain = set_chain[s_slot]
         term_weight = set_weight[s_slot]
-        term_leaf = np.repeat(occ_leaf, set_size[occ_set])
-        if cfg.alpha:
-            order = np.argsort(np.concatenate([s_row * 2, occ_row * 2 + 1]), kind="stable")
-            term_chain = np.concatenate([term_chain, np.zeros(len(occ_leaf), np.int64)])[order]
-            term_leaf = np.concatenate([term_leaf, occ_leaf])[order]
-            term_weight = np.concatenate([term_weight, cfg.alpha * set_shadow[occ_set]])[order]
-            term_row = np.concatenate([s_row, occ_row])[order]
-        else:
-            term_row = s_row
+        term_leaf = np.repeat(occ_leaf, per_occ)
 
         # Each leaf term becomes one term per basis vector of its leaf (numbers have two).
         per_term = leaf_ptr[term_leaf + 1] - leaf_ptr[term_leaf]
@@ -311,14 +443,7 @@ class Encoder:
         # Distinct (chain, basis) pairs, each bound once.
         pairs, term_pair = np.unique(term_chain * n_bases + term_basis, return_inverse=True)
         pair_chain, pair_basis = np.divmod(pairs, n_bases)
-        bound = basis_matrix[pair_basis]
-        # np.unique sorted the pairs by chain: each chain binds one contiguous block.
-        chains, block_start = np.unique(pair_chain, return_index=True)
-        block_end = np.append(block_start[1:], len(pairs))
-        ops = self._chain_ops(flat, chains[chains != 0])
-        apply = self.roles.apply
-        for op, start, end in zip(ops, block_start[chains != 0], block_end[chains != 0]):
-            bound[start:end] = apply(op, bound[start:end])
+        bound = self._bind_pairs(flat, basis_matrix, pair_chain, pair_basis)
 
         # Key bags, one per distinct signature, after the pairs.
         signatures = flat.key_signatures
@@ -349,6 +474,30 @@ class Encoder:
         summed = weights @ (np.concatenate([bound, bags]) if len(bags) else bound)
         return self._unit_rows(np.asarray(summed))
 
+    def _bind_pairs(
+        self,
+        flat: Flattener,
+        basis_matrix: np.ndarray,
+        pair_chain: np.ndarray,
+        pair_basis: np.ndarray,
+    ) -> np.ndarray:
+        """``(R(chain) + alpha I) @ basis`` for every distinct pair, pairs sorted by chain."""
+        alpha = np.float32(self.config.alpha)
+        bound = basis_matrix[pair_basis]
+        chains, block_start = np.unique(pair_chain, return_index=True)
+        block_end = np.append(block_start[1:], len(pair_chain))
+        nonroot = chains != 0
+        ops = self._chain_ops(flat, chains[nonroot])
+        for op, start, end in zip(ops, block_start[nonroot], block_end[nonroot]):
+            block = bound[start:end]
+            moved = self.roles.apply(op, block)
+            if alpha:
+                moved += alpha * block
+            bound[start:end] = moved
+        if not nonroot[0]:  # chain 0: the identity, so (1 + alpha) @ basis
+            bound[block_start[0] : block_end[0]] *= np.float32(1.0) + alpha
+        return bound
+
     def _leaf_bases(self, leaf_keys: Sequence[Any]) -> tuple[np.ndarray, ...]:
         """Leaves as weighted sums of basis vectors.
 
@@ -358,12 +507,21 @@ class Encoder:
         and coefficients: ``leaf_ptr``, ``leaf_basis``, ``leaf_coef``.
         """
         n = len(leaf_keys)
-        numbers = [i for i, key in enumerate(leaf_keys) if isinstance(key, float)]
+        if self.hints is None:
+            numbers = [i for i, key in enumerate(leaf_keys) if isinstance(key, float)]
+        else:
+            numbers = [i for i, key in enumerate(leaf_keys) if _is_number_key(key)]
         if not numbers or self.config.w_num_exact > 0:
             ptr = np.arange(n + 1, dtype=np.int64)
             return self._leaf_matrix(leaf_keys), ptr, np.arange(n, dtype=np.int64), np.ones(n)
-        others = [i for i, key in enumerate(leaf_keys) if not isinstance(key, float)]
-        lower, coef_lower, coef_upper = self.leaves.number_levels([leaf_keys[i] for i in numbers])
+        number_set = set(numbers)
+        others = [i for i in range(n) if i not in number_set]
+        number_keys = [leaf_keys[i] for i in numbers]
+        if any(type(key) is tuple for key in number_keys):
+            values, t = self._number_axis(number_keys)
+            lower, coef_lower, coef_upper = self.leaves.number_levels(values, t)
+        else:
+            lower, coef_lower, coef_upper = self.leaves.number_levels(number_keys)
         levels = np.unique(np.concatenate([lower, lower + 1]))
         basis_matrix = np.concatenate(
             [self._leaf_matrix([leaf_keys[i] for i in others]), self.leaves.levels(levels)]
@@ -424,22 +582,49 @@ class Encoder:
         return self.roles.power(POSITION_ROLE, step)
 
     def _leaf_matrix(self, leaf_keys: Sequence[Any]) -> np.ndarray:
-        """Unit vectors of leaf keys: str, float, or a literal marker."""
+        """Unit vectors of leaf keys: str, float, a literal marker, or a hinted leaf."""
         out = np.empty((len(leaf_keys), self.dim), dtype=np.float32)
         strings: list[int] = []
         numbers: list[int] = []
+        hinted: dict[str, list[int]] = {}
         for i, key in enumerate(leaf_keys):
             if isinstance(key, str):
                 strings.append(i)
             elif isinstance(key, float):
                 numbers.append(i)
-            else:
+            elif key in _LITERAL_NAMES:
                 out[i] = self.leaves.literal(_LITERAL_NAMES[key])
+            else:
+                hinted.setdefault(key[0], []).append(i)
         if strings:
             out[strings] = self.leaves.strings([leaf_keys[i] for i in strings])
         if numbers:
             out[numbers] = self.leaves.numbers([leaf_keys[i] for i in numbers])
+        for tag, rows in hinted.items():
+            keys = [leaf_keys[i] for i in rows]
+            if tag == "lin":
+                out[rows] = self.leaves.numbers(*self._number_axis(keys))
+            elif tag == "cat":
+                out[rows] = self.atoms.atoms("str", [k[1] for k in keys])
+            elif tag == "catnum":
+                out[rows] = self.atoms.atoms("num", [repr(float(k[1])) for k in keys])
+            else:  # "text"
+                out[rows] = self.leaves.texts([k[1] for k in keys])
         return out
+
+    def _number_axis(self, keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Values and axis positions of plain and ``("lin", scale, x)`` number keys."""
+        linear = np.fromiter((type(k) is tuple for k in keys), dtype=bool, count=len(keys))
+        values = np.fromiter(
+            (k[2] if type(k) is tuple else k for k in keys), dtype=np.float64, count=len(keys)
+        )
+        scales = np.fromiter(
+            (k[1] if type(k) is tuple else 1.0 for k in keys), dtype=np.float64, count=len(keys)
+        )
+        t = np.empty(len(keys))
+        t[~linear] = number_to_t(values[~linear], self.config.number_scale)
+        t[linear] = linear_t(values[linear], scales[linear], self.config.number_bandwidth)
+        return values, t
 
     def _key_bag_matrix(self, signatures: Sequence[tuple[str, ...]]) -> np.ndarray:
         """Unweighted key bags ``(1/sqrt(n)) sum atom(key, k)`` of sorted key tuples."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from duckdb_vsa.leaves import to_float
+from duckdb_vsa.paths import ANY_INDEX, FieldHints, format_path, hinted_leaf
 
 #: Documents nested deeper than this are refused with a clear error.
 MAX_DEPTH = 10_000
@@ -31,6 +32,11 @@ LIT_ARRAY = ("lit", "[]")
 LIT_NAN = ("lit", "NaN")
 
 _PREVIEW_CHARS = 60
+
+DEPTH_MESSAGE = (
+    f"The document is nested deeper than {MAX_DEPTH} levels (or, for a Python value, "
+    "contains itself); flatten it or encode a part of it."
+)
 
 
 class DocumentError(ValueError):
@@ -136,9 +142,7 @@ def _parse_iteratively(text: str) -> Any:
                 closing = True
             elif punct in ("{", "["):
                 if len(stack) >= MAX_DEPTH:
-                    raise DocumentError(
-                        f"The document is nested deeper than {MAX_DEPTH} levels: {preview(text)}."
-                    )
+                    raise DocumentError(f"{DEPTH_MESSAGE[:-1]}: {preview(text)}.")
                 stack.append([{} if punct == "{" else [], None])
                 expect = "key_or_end" if punct == "{" else "value_or_end"
                 continue
@@ -226,6 +230,13 @@ class Flattener:
         A node with more pairs in its chain set makes the document :class:`TooComplex`.
     max_terms : int
         A document with more ``S`` terms than this is :class:`TooComplex`.
+    hints : FieldHints, optional
+        Field hints: a chain set's weights carry its hint's weight factor, its
+        leaves are keyed by its hint kind, and ignored members are skipped (by a
+        slower walk used only when there are hints).
+    root_path : tuple, default ()
+        The path of the documents' root, for hints (a field value encoded as
+        if it sat at that path).
     """
 
     def __init__(
@@ -237,6 +248,8 @@ class Flattener:
         max_chain_depth: int,
         max_expansion: int = 64,
         max_terms: int = 16_384,
+        hints: FieldHints | None = None,
+        root_path: tuple[Any, ...] = (),
     ) -> None:
         self.w_bag = w_bag
         self.w_seq = w_seq
@@ -250,6 +263,14 @@ class Flattener:
         self.set_index: dict[tuple[int, str | int, int], int] = {}
         self.set_pairs: list[tuple[tuple[int, float], ...]] = [((0, 1.0),)]
         self.set_size: list[int] = [1]
+        # A set's parent and step, recorded when it is created, name its path.
+        self.set_parent: list[int] = [-1]
+        self.set_step: list[str | int | None] = [None]
+        self.hints = hints
+        if hints is not None:
+            self.set_path: list[tuple[Any, ...]] = [tuple(root_path)]
+            self.set_kind: list[Any] = [hints.kind_at(tuple(root_path))]
+            self._ignored: dict[tuple[int, Any], bool] = {}
         self.leaf_index: dict[Any, int] = {}
         self.leaf_keys: list[Any] = []
         self.occ_set: list[int] = []
@@ -300,6 +321,15 @@ class Flattener:
                 child = bag + seq
             if len(child) > self.max_expansion:
                 raise TooComplex
+        if self.hints is not None:
+            path = (*self.set_path[parent], step)
+            factor, kind, _ = self.hints.resolve(path, self.set_kind[parent])
+            if factor != 1.0:
+                child = tuple((c, w * factor) for c, w in child)
+            self.set_path.append(path)
+            self.set_kind.append(kind)
+        self.set_parent.append(parent)
+        self.set_step.append(step)
         set_id = self.set_index[key] = len(self.set_pairs)
         self.set_pairs.append(child)
         self.set_size.append(len(child))
@@ -319,7 +349,10 @@ class Flattener:
         """
         mark = len(self.occ_leaf)
         try:
-            signature, terms = self._walk(doc)
+            if self.hints is None:
+                signature, terms = self._walk(doc)
+            else:
+                signature, terms = self._walk_hinted(doc)
         except BaseException:
             del self.occ_set[mark:], self.occ_leaf[mark:]
             raise
@@ -401,6 +434,102 @@ class Flattener:
         keys.sort()
         return tuple(keys), terms
 
+    def set_path_text(self, set_id: int, positions: bool = True) -> str:
+        """The JSON path of a chain set, such as ``$.items[2].price``.
+
+        With ``positions=False`` array positions read ``[*]``, so that every
+        element of an array shares one path.
+        """
+        steps: list[Any] = []
+        while set_id > 0:
+            step = self.set_step[set_id]
+            steps.append(step if positions or type(step) is str else ANY_INDEX)
+            set_id = self.set_parent[set_id]
+        return format_path(tuple(reversed(steps)))
+
+    def _is_ignored(self, cs: int, step: Any) -> bool:
+        found = self._ignored.get((cs, step))
+        if found is None:
+            path = (*self.set_path[cs], step)
+            found = self._ignored[(cs, step)] = self.hints.resolve(path, None)[2]
+        return found
+
+    def _walk_hinted(self, doc: Any) -> tuple[tuple[str, ...], int]:
+        """:meth:`_walk` with field hints: ignored members are absent, leaves take kinds."""
+        max_depth, max_position = self.max_chain_depth, self.max_position
+        set_get = self.set_index.get
+        child_set = self._child_set
+        set_kind = self.set_kind
+        ignored = self._is_ignored
+        keys: list[str] = []
+        terms = 0
+        stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
+        while stack:
+            value, cs, depth = stack.pop()
+            kind = type(value)
+            if kind is dict:
+                members = [(k, v) for k, v in _sorted_items(value) if not ignored(cs, k)]
+                n = len(members)
+                if not n:
+                    leaf = LIT_OBJECT
+                else:
+                    if depth >= max_depth:
+                        _too_deep(depth)
+                    keys.extend(k for k, _ in members)
+                    depth += 1
+                    for k, child in members:
+                        key = (cs, k, n)
+                        child_cs = set_get(key)
+                        stack.append(
+                            (child, child_set(key) if child_cs is None else child_cs, depth)
+                        )
+                    continue
+            elif kind is list:
+                kept = [v for i, v in enumerate(value) if not ignored(cs, i)]
+                n = len(kept)
+                if not n:
+                    leaf = LIT_ARRAY
+                else:
+                    if depth >= max_depth:
+                        _too_deep(depth)
+                    if n > max_position:
+                        raise TooComplex
+                    depth += 1
+                    for i in range(n - 1, -1, -1):
+                        key = (cs, i, -n)
+                        child_cs = set_get(key)
+                        stack.append(
+                            (kept[i], child_set(key) if child_cs is None else child_cs, depth)
+                        )
+                    continue
+            elif kind is str:
+                leaf = value
+            elif kind is float:
+                leaf = value if value == value else LIT_NAN
+            elif kind is int:
+                leaf = to_float(value)
+            elif value is None:
+                leaf = LIT_NULL
+            elif value is True:
+                leaf = LIT_TRUE
+            elif value is False:
+                leaf = LIT_FALSE
+            else:
+                stack.append((_plain(value), cs, depth))
+                continue
+            leaf = hinted_leaf(set_kind[cs], leaf)
+            lid = self.leaf_index.get(leaf)
+            if lid is None:
+                lid = self.leaf_index[leaf] = len(self.leaf_keys)
+                self.leaf_keys.append(leaf)
+            self.occ_set.append(cs)
+            self.occ_leaf.append(lid)
+            terms += self.set_size[cs]
+            if terms > self.max_terms:
+                raise TooComplex
+        keys.sort()
+        return tuple(keys), terms
+
 
 def _sorted_items(obj: dict) -> list[tuple[str, Any]]:
     """Members in reverse key order (a stack pops them in key order)."""
@@ -428,5 +557,5 @@ def _plain(value: Any) -> Any:
 
 def _too_deep(depth: int) -> None:
     if depth >= MAX_DEPTH:
-        raise DocumentError(f"The document is nested deeper than {MAX_DEPTH} levels.")
+        raise DocumentError(DEPTH_MESSAGE)
     raise TooComplex

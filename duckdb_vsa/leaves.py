@@ -30,6 +30,9 @@ _MAX_CACHED_CHARS = 1024
 
 _BLOCK_ROWS = 1024
 
+#: A linear number axis (the ``number`` field hint) is clamped to this magnitude.
+LINEAR_T_LIMIT = 1e6
+
 #: Grid points of number level vectors per bandwidth h.
 LEVELS_PER_BANDWIDTH = 4
 
@@ -44,6 +47,17 @@ def number_to_t(values: np.ndarray, scale: float) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         t = np.arcsinh(np.asarray(values, dtype=np.float64) / scale)
     return np.clip(t, -T_LIMIT, T_LIMIT)
+
+
+def linear_t(values: np.ndarray, scale: float, bandwidth: float) -> np.ndarray:
+    """The axis of a ``number`` field hint: ``t = h x / scale``, clamped.
+
+    Values ``scale`` apart are then ``h`` apart on the axis, so their similarity
+    is about ``exp(-1/2)`` whatever their magnitude.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.asarray(values, dtype=np.float64) * (bandwidth / scale)
+    return np.clip(t, -LINEAR_T_LIMIT, LINEAR_T_LIMIT)
 
 
 def to_float(x: int | float) -> float:
@@ -104,7 +118,9 @@ class LeafEncoder:
         """The atom of a literal: ``true``, ``false``, ``null``, ``{}``, ``[]`` or ``NaN``."""
         return self._literals[name]
 
-    def number_levels(self, values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, ...]:
+    def number_levels(
+        self, values: Sequence[float] | np.ndarray, t: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Express numbers as weighted pairs of level vectors.
 
         On the axis ``t = asinh(x / s)``, *level vectors* ``V_j`` are random
@@ -119,6 +135,8 @@ class LeafEncoder:
         ----------
         values : array-like of float
             Finite or infinite numbers (not NaN).
+        t : ndarray of float64, optional
+            Their positions on the axis, if not ``asinh(x / s)`` (field hints).
 
         Returns
         -------
@@ -127,7 +145,9 @@ class LeafEncoder:
         coef_lower, coef_upper : ndarray of float64
             ``a`` and ``b``, with ``||a V_j + b V_{j+1}|| = 1``.
         """
-        position = number_to_t(values, self.config.number_scale) / self._level_step
+        if t is None:
+            t = number_to_t(values, self.config.number_scale)
+        position = t / self._level_step
         lower = np.floor(position)
         frac = position - lower
         lower = lower.astype(np.int64)
@@ -135,16 +155,25 @@ class LeafEncoder:
         norm = np.sqrt((1.0 - frac) ** 2 + frac**2 + 2.0 * frac * (1.0 - frac) * dots)
         return lower, (1.0 - frac) / norm, frac / norm
 
-    def numbers(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    def numbers(
+        self, values: Sequence[float] | np.ndarray, t: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unit vectors of finite or infinite numbers (not NaN); see :meth:`number_levels`."""
         values = np.asarray(values, dtype=np.float64)
         if len(values) > _BLOCK_ROWS:
             # Blocks keep the float64 temporaries small.
             blocks = range(0, len(values), _BLOCK_ROWS)
-            return np.concatenate([self.numbers(values[i : i + _BLOCK_ROWS]) for i in blocks])
+            return np.concatenate(
+                [
+                    self.numbers(
+                        values[i : i + _BLOCK_ROWS], None if t is None else t[i : i + _BLOCK_ROWS]
+                    )
+                    for i in blocks
+                ]
+            )
         if len(values) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        lower, coef_lower, coef_upper = self.number_levels(values)
+        lower, coef_lower, coef_upper = self.number_levels(values, t)
         needed = np.unique(np.concatenate([lower, lower + 1]))
         levels = self.levels(needed)
         feats = levels[np.searchsorted(needed, lower)] * coef_lower[:, None]
@@ -195,6 +224,27 @@ class LeafEncoder:
                 self._level_dot_cache.put(j, dot)
         return dots[inverse.reshape(-1)]
 
+    def texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of strings under the ``text`` hint: tokens and trigrams only."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        keys = [("text", t) for t in texts]
+        cached = self._strings.get_many(keys)
+        missing = [i for i, row in enumerate(cached) if row is None]
+        for i, row in enumerate(cached):
+            if row is not None:
+                out[i] = row
+        if missing:
+            fresh = self._compute_strings([texts[i] for i in missing], w_str=0.0)
+            out[missing] = fresh
+            self._strings.put_many(
+                [
+                    (keys[i], row.copy())
+                    for i, row in zip(missing, fresh)
+                    if len(texts[i]) <= _MAX_CACHED_CHARS
+                ]
+            )
+        return out
+
     def strings(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of strings: whole-string atom + token bag + trigram bag.
 
@@ -221,8 +271,10 @@ class LeafEncoder:
             )
         return out
 
-    def _compute_strings(self, texts: list[str]) -> np.ndarray:
+    def _compute_strings(self, texts: list[str], w_str: float | None = None) -> np.ndarray:
         cfg = self.config
+        if w_str is None:
+            w_str = cfg.w_str
         n = len(texts)
         folded = [t[: cfg.max_text_chars].casefold() for t in texts]
 
@@ -245,7 +297,7 @@ class LeafEncoder:
 
         # Columns: [string atoms (n) | token atoms | gram atoms]; each row lists its
         # string atom, its tokens in order, then its trigrams in order.
-        use_str = np.full(n, cfg.w_str > 0)
+        use_str = np.full(n, w_str > 0)
         use_gram = n_grams if cfg.w_gram else np.zeros(n, dtype=np.int64)
         # A string with no feature of positive weight is its string atom alone.
         lonely = ~use_str & (n_tokens == 0) & (use_gram == 0)
@@ -257,7 +309,7 @@ class LeafEncoder:
         weights = np.empty(int(indptr[-1]), dtype=np.float64)
         str_slots = indptr[:-1][use_str]
         indices[str_slots] = np.flatnonzero(use_str)
-        weights[str_slots] = np.where(lonely[use_str], 1.0, cfg.w_str)
+        weights[str_slots] = np.where(lonely[use_str], 1.0, w_str)
         tok_slots = expand_ranges(indptr[:-1] + use_str, n_tokens)
         indices[tok_slots] = n + np.fromiter(
             (token_ids[t] for toks in tokens for t in toks), dtype=np.int64, count=len(tok_slots)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from duckdb_vsa.flatten import (
+    DEPTH_MESSAGE,
     LIT_ARRAY,
     LIT_FALSE,
     LIT_NAN,
@@ -26,6 +27,7 @@ from duckdb_vsa.flatten import (
     DocumentError,
 )
 from duckdb_vsa.leaves import to_float
+from duckdb_vsa.paths import hinted_leaf
 from duckdb_vsa.roles import POSITION_ROLE, key_role
 
 if TYPE_CHECKING:
@@ -59,12 +61,15 @@ def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
         value, depth = stack.pop()
         if isinstance(value, dict) and value:
             if depth >= MAX_DEPTH:
-                raise DocumentError(f"The document is nested deeper than {MAX_DEPTH} levels.")
+                raise DocumentError(DEPTH_MESSAGE)
+            for k in value:
+                if type(k) is not str:
+                    raise TypeError(f"Object keys must be strings, got {k!r}.")
             keys.extend(value)
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, (list, tuple)) and value:
             if depth >= MAX_DEPTH:
-                raise DocumentError(f"The document is nested deeper than {MAX_DEPTH} levels.")
+                raise DocumentError(DEPTH_MESSAGE)
             stack.extend((v, depth + 1) for v in value)
         elif isinstance(value, dict):
             leaves[LIT_OBJECT] = None
@@ -78,7 +83,18 @@ def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
 class _Frame:
     """An open object or array whose children are being absorbed."""
 
-    __slots__ = ("acc_c", "acc_horner", "acc_s", "is_object", "label", "n", "pending")
+    __slots__ = (
+        "acc_c",
+        "acc_horner",
+        "acc_s",
+        "factor",
+        "is_object",
+        "kind",
+        "label",
+        "n",
+        "path",
+        "pending",
+    )
 
     def __init__(self, value: Any, label: str | int | None, dim: int) -> None:
         self.is_object = isinstance(value, dict)
@@ -92,17 +108,24 @@ class _Frame:
         self.acc_s = np.zeros(dim)
         self.acc_c = np.zeros(dim)
         self.acc_horner: np.ndarray | None = None
+        self.path: tuple[Any, ...] = ()
+        self.kind: Any = None
+        self.factor = 1.0
 
 
-def tree_terms(encoder: Encoder, doc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tree_terms(
+    encoder: Encoder, doc: Any, root_path: tuple[Any, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``S(doc)``, ``C(doc)`` and the unweighted key bag ``K(doc)``, in float64.
 
     Parameters
     ----------
     encoder : Encoder
-        Supplies the configuration, leaf vectors and roles.
+        Supplies the configuration, field hints, leaf vectors and roles.
     doc : object
         A parsed JSON value.
+    root_path : tuple, default ()
+        The path the document sits at, for field hints.
 
     Returns
     -------
@@ -112,26 +135,59 @@ def tree_terms(encoder: Encoder, doc: Any) -> tuple[np.ndarray, np.ndarray, np.n
     roles = encoder.roles
     dim = cfg.dim
     w_bag, w_seq = cfg.w_bag, cfg.w_seq
-    leaf_keys, keys = _collect_leaves(doc)
-    leaf_rows = dict(zip(leaf_keys, encoder._leaf_matrix(leaf_keys)))
+    hints = encoder.hints
+    if hints is None:
+        leaf_keys, keys = _collect_leaves(doc)
+        leaf_rows = dict(zip(leaf_keys, encoder._leaf_matrix(leaf_keys)))
+    else:
+        keys = []
+        leaf_rows = {}
     position = roles.role(POSITION_ROLE)
 
     def bind(op: Any, vector: np.ndarray) -> np.ndarray:
         return roles.apply(op, vector[None, :])[0]
 
-    def start(value: Any, label: str | int | None) -> _Frame | tuple[np.ndarray, np.ndarray]:
+    def leaf_vector(key: Any) -> np.ndarray:
+        row = leaf_rows.get(key)
+        if row is None:
+            row = leaf_rows[key] = encoder._leaf_matrix([key])[0]
+        return row
+
+    def start(
+        value: Any, label: str | int | None, path: tuple[Any, ...], kind: Any, depth: int
+    ) -> _Frame | tuple[np.ndarray, np.ndarray]:
         if isinstance(value, (dict, list, tuple)) and value:
-            return _Frame(value, label, dim)
+            frame = _Frame(value, label, dim)
+            if hints is None:
+                return frame
+            if depth >= MAX_DEPTH:
+                raise DocumentError(DEPTH_MESSAGE)
+            # Ignored members are absent: they count in no size and no key bag.
+            kept = [(k, v) for k, v in frame.pending if not hints.resolve((*path, k), None)[2]]
+            if kept:
+                if frame.is_object:
+                    keys.extend(k for k, _ in kept)
+                    frame.pending = kept
+                else:
+                    frame.pending = list(enumerate(v for _, v in kept))
+                frame.n = len(kept)
+                frame.path, frame.kind = path, kind
+                return frame
+            value = {} if frame.is_object else []
         if isinstance(value, dict):
-            leaf = leaf_rows[LIT_OBJECT]
+            key = LIT_OBJECT
         elif isinstance(value, (list, tuple)):
-            leaf = leaf_rows[LIT_ARRAY]
+            key = LIT_ARRAY
         else:
-            leaf = leaf_rows[_leaf_key(value)]
-        leaf64 = leaf.astype(np.float64)
+            key = _leaf_key(value)
+            if hints is not None:
+                key = hinted_leaf(kind, key)
+        leaf64 = leaf_vector(key).astype(np.float64)
         return leaf64, leaf64
 
-    def absorb(frame: _Frame, label: Any, s: np.ndarray, c: np.ndarray) -> None:
+    def absorb(frame: _Frame, label: Any, s: np.ndarray, c: np.ndarray, factor: float) -> None:
+        if factor != 1.0:
+            s, c = s * factor, c * factor
         frame.acc_c += c
         if frame.is_object:
             frame.acc_s += bind(roles.role(key_role(label)), s)
@@ -149,23 +205,30 @@ def tree_terms(encoder: Encoder, doc: Any) -> tuple[np.ndarray, np.ndarray, np.n
         s = norm * (w_bag * frame.acc_s + w_seq * frame.acc_horner)
         return s, norm * (w_bag + w_seq) * frame.acc_c
 
-    top = start(doc, None)
+    root_path = tuple(root_path)
+    top = start(doc, None, root_path, hints.kind_at(root_path) if hints else None, 0)
     if isinstance(top, _Frame):
         stack = [top]
         while stack:
             frame = stack[-1]
             if frame.pending:
                 label, child = frame.pending.pop()
-                node = start(child, label)
+                if hints is None:
+                    path, kind, factor = (), None, 1.0
+                else:
+                    path = (*frame.path, label)
+                    factor, kind, _ = hints.resolve(path, frame.kind)
+                node = start(child, label, path, kind, len(stack))
                 if isinstance(node, _Frame):
+                    node.factor = factor
                     stack.append(node)
                 else:
-                    absorb(frame, label, *node)
+                    absorb(frame, label, *node, factor)
             else:
                 stack.pop()
                 s, c = close(frame)
                 if stack:
-                    absorb(stack[-1], frame.label, s, c)
+                    absorb(stack[-1], frame.label, s, c, frame.factor)
         result = (s, c)
     else:
         result = top
@@ -176,9 +239,9 @@ def tree_terms(encoder: Encoder, doc: Any) -> tuple[np.ndarray, np.ndarray, np.n
     return result[0], result[1], k
 
 
-def encode_tree(encoder: Encoder, doc: Any) -> np.ndarray:
+def encode_tree(encoder: Encoder, doc: Any, root_path: tuple[Any, ...] = ()) -> np.ndarray:
     """Encode one parsed document by the tree evaluator; float64 unit vector."""
-    s, c, k = tree_terms(encoder, doc)
+    s, c, k = tree_terms(encoder, doc, root_path)
     cfg = encoder.config
     total = s + cfg.alpha * c + cfg.beta * k
     return total / np.linalg.norm(total)

@@ -12,7 +12,8 @@ WITH
             CASE WHEN threshold IS NULL THEN error('vsa_near_duplicates: threshold must not be NULL.')
                  ELSE threshold::FLOAT END AS __vsa_threshold,
             CASE WHEN k IS NULL OR k < 1 THEN error('vsa_near_duplicates: k must be a positive integer.')
-                 ELSE k::BIGINT END AS __vsa_k
+                 ELSE k::BIGINT END AS __vsa_k,
+            __vsa_check_column('vsa_near_duplicates', __vsa_tbl, __vsa_vec_col) AS __vsa_ok
     ),
     __vsa_rows AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_id, __vsa_t AS __vsa_row,
@@ -32,6 +33,7 @@ WITH
                array_inner_product(a.__vsa_v, b.__vsa_v) AS __vsa_s
         FROM __vsa_vecs a JOIN __vsa_vecs b ON a.__vsa_id <> b.__vsa_id
         WHERE array_inner_product(a.__vsa_v, b.__vsa_v) >= (SELECT __vsa_threshold FROM __vsa_args)
+          AND (SELECT __vsa_ok FROM __vsa_args)
     ),
     __vsa_best AS (
         SELECT __vsa_a,

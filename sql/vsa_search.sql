@@ -1,5 +1,7 @@
 -- vsa_search(tbl, vec_col, query, k := 10): the k rows of tbl whose vectors are
--- most similar to query, with their score, best first (ties: earlier row first).
+-- most similar to query, best first (ties: earlier row first). Columns: score,
+-- then every column of tbl (score comes first so that it names the similarity
+-- even when tbl has a column of that name).
 -- Encoder vectors are unit length, so the inner product is the cosine.
 -- Positional parameters carry a __vsa_ prefix and named ones are read in a
 -- scope without table columns, so no column of tbl can capture them.
@@ -17,7 +19,8 @@ WITH
                 ELSE __vsa_query::FLOAT[${dim}]
             END AS __vsa_q,
             CASE WHEN k IS NULL OR k < 1 THEN error('vsa_search: k must be a positive integer.')
-                 ELSE k::BIGINT END AS __vsa_k
+                 ELSE k::BIGINT END AS __vsa_k,
+            __vsa_check_column('vsa_search', __vsa_tbl, __vsa_vec_col) AS __vsa_ok
     ),
     __vsa_rows AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_id, __vsa_t AS __vsa_row,
@@ -33,9 +36,9 @@ WITH
                    END,
                    (SELECT __vsa_q FROM __vsa_args)) AS __vsa_score
         FROM __vsa_rows
-        WHERE __vsa_v IS NOT NULL
+        WHERE __vsa_v IS NOT NULL AND (SELECT __vsa_ok FROM __vsa_args)
     )
-SELECT __vsa_row.*, __vsa_score AS score
+SELECT __vsa_score AS score, __vsa_row.*
 FROM __vsa_scored
 ORDER BY __vsa_score DESC, __vsa_id
 LIMIT (SELECT __vsa_k FROM __vsa_args);

@@ -10,7 +10,9 @@ CREATE OR REPLACE TEMP MACRO vsa_topk_join(
 WITH
     __vsa_args AS (
         SELECT CASE WHEN k IS NULL OR k < 1 THEN error('vsa_topk_join: k must be a positive integer.')
-                    ELSE k::BIGINT END AS __vsa_k
+                    ELSE k::BIGINT END AS __vsa_k,
+               __vsa_check_pair('vsa_topk_join', __vsa_left_tbl, __vsa_left_col,
+                                __vsa_right_tbl, __vsa_right_col) AS __vsa_ok
     ),
     __vsa_left AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_lid, __vsa_t AS __vsa_lrow,
@@ -41,6 +43,7 @@ WITH
     __vsa_pairs AS (
         SELECT __vsa_lid, __vsa_rid, array_inner_product(__vsa_lv, __vsa_rv) AS __vsa_s
         FROM __vsa_lvec, __vsa_rvec
+        WHERE (SELECT __vsa_ok FROM __vsa_args)
     ),
     __vsa_best AS (
         SELECT __vsa_lid,

@@ -1,13 +1,22 @@
-"""Shared fixtures: real DuckDB connections and encoders."""
+"""Shared fixtures and helpers: real DuckDB connections, encoders, test documents."""
 
 from __future__ import annotations
 
+import json
+import random
+
 import duckdb
+import numpy as np
 import pytest
 
 import duckdb_vsa
 
 SMALL_DIM = 256
+
+_WORDS = [
+    "red", "blue", "green", "running", "trail", "shoe", "jacket", "linen", "shirt",
+    "café", "naïve", "東京", "😀", "bag", "wool", "merino", "sandal", "leather",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -23,3 +32,46 @@ def con() -> duckdb.DuckDBPyConnection:
 def encoder() -> duckdb_vsa.Encoder:
     """The default encoder at D = 256."""
     return duckdb_vsa.Encoder(dim=SMALL_DIM)
+
+
+def varied_documents(n: int, seed: int = 0) -> list[str]:
+    """``n`` JSON texts of many shapes: records, nested arrays, scalars, unicode."""
+    rng = random.Random(seed)
+
+    def words(k: int) -> str:
+        return " ".join(rng.choice(_WORDS) for _ in range(k))
+
+    docs: list[object] = []
+    for i in range(n):
+        kind = i % 8
+        if kind in (0, 1, 2):
+            doc: object = {
+                "id": i,
+                "name": words(rng.randint(1, 4)),
+                "price": round(rng.uniform(1, 500), 2),
+                "tags": [rng.choice(_WORDS) for _ in range(rng.randint(0, 4))],
+            }
+        elif kind == 3:
+            doc = [i, {"a": {"b": [i % 7, None, True]}}, [], {}]
+        elif kind == 4:
+            doc = {"nested": {"deep": {"x": i * 0.5, "y": {}}}, "flag": i % 2 == 0}
+        elif kind == 5:
+            doc = rng.choice([i, -i * 1.5, True, False, None, words(2)])
+        elif kind == 6:
+            doc = {f"k{i % 13}": [[i], [i + 1, [i + 2, {"z": words(1)}]]]}
+        else:
+            doc = [{"sku": f"S{i}", "qty": rng.randint(1, 9)} for _ in range(rng.randint(1, 5))]
+        docs.append(doc)
+    return [json.dumps(d, ensure_ascii=bool(i % 2)) for i, d in enumerate(docs)]
+
+
+def fetch_vectors(con: duckdb.DuckDBPyConnection, sql: str, dim: int) -> np.ndarray:
+    """The last column of ``sql`` (FLOAT[dim]) as an (n, dim) float32 array; NULL rows are NaN."""
+    relation = con.sql(sql)
+    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    column = table.column(table.num_columns - 1).combine_chunks()
+    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.full((len(column), dim), np.nan, dtype=np.float32)
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    out[valid] = np.asarray(flat, dtype=np.float32).reshape(-1, dim)
+    return out

@@ -2,24 +2,81 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb_vsa
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# Products P0241..P0252 are planted near-copies (a typo in the name) of earlier products.
+PLANTED = {f"P{i:04d}" for i in range(241, 253)}
+
+
+def near_duplicate_rows(out: str) -> list[list[str]]:
+    """The data rows of the near-duplicate table that the quickstart prints last."""
+    section = out.split("3. Near-duplicate listings")[1]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 5 and cells[0].startswith("P"):
+            rows.append(cells)
+    return rows
 
 
 def test_quickstart_runs_and_finds_matches() -> None:
+    env = dict(os.environ)
+    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "quickstart.py")],
         capture_output=True,
         text=True,
         timeout=600,
         check=True,
+        env=env,
     )
     out = result.stdout
     assert "encoded 252 products and 40 order lines" in out
     accuracy = int(out.split("top-1 match accuracy over all 40 orders: ")[1].split("%")[0])
     assert accuracy >= 90
-    # Every planted near-duplicate (a typo in the name) is listed.
-    assert out.count("P02") >= 12
+
+    rows = near_duplicate_rows(out)
+    id_b = {row[2] for row in rows}
+    missing = PLANTED - id_b
+    assert not missing, f"planted near-duplicates not listed as id_b: {sorted(missing)}"
+    for id_a, _, other, _, score in rows:
+        assert id_a < other, (id_a, other)  # each pair once, earlier product first
+        assert float(score) >= 0.85
+    pairs = [(row[0], row[2]) for row in rows]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_explain_example_runs_and_explains() -> None:
+    env = dict(os.environ)
+    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "explain.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+        env=env,
+    )
+    out = result.stdout
+    table = out.split("1. Why")[1].split("the contributions add up")[0]
+    contributions = [
+        float(line.split("│")[2]) for line in table.splitlines() if line.startswith(("│ $.", "│ ("))
+    ]
+    total = float(out.split("vsa_similarity = ")[1].split()[0])
+    assert abs(sum(contributions) - total) < 0.01
+    assert contributions == sorted(contributions, reverse=True)
+    decoded = out.split("3. Decode")[1]
+    for brand, tag in [("Peak", "running"), ("Urbana", "casual"), ("Peak", "hiking")]:
+        assert f'"{brand}"' in decoded and f'"{tag}"' in decoded
+    red = out.split("2. Filter")[1].split("3. Decode")[0]
+    scores = [float(line.split("│")[2]) for line in red.splitlines() if line.startswith("│     ")]
+    assert scores[0] > 0.3 and scores[1] > 0.3 and abs(scores[2]) < 0.15 and abs(scores[3]) < 0.15

@@ -46,3 +46,17 @@ def test_every_sql_object_in_the_reference_is_registered() -> None:
 def test_the_two_commands_are_in_the_readme() -> None:
     assert 'pip install . && python examples/quickstart.py' in README
     assert 'pip install ".[test]" && pytest' in README
+
+
+def test_every_example_with_shown_output_prints_it() -> None:
+    pairs = re.findall(
+        r"```python\n((?:(?!```).)*?)```\n\nprints\n\n```text\n((?:(?!```).)*?)```",
+        README,
+        flags=re.DOTALL,
+    )
+    assert len(pairs) >= 5
+    for code, shown in pairs:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+        assert out.getvalue().strip() == shown.strip(), code

@@ -1,0 +1,40 @@
+"""The examples in the package's docstrings run and print what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import duckdb_vsa
+
+MODULES = sorted(
+    ["duckdb_vsa"] + [f"duckdb_vsa.{m.name}" for m in pkgutil.iter_modules(duckdb_vsa.__path__)]
+)
+
+
+def test_every_module_is_collected() -> None:
+    assert {"duckdb_vsa.encoder", "duckdb_vsa.duck", "duckdb_vsa.roles"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_the_docstrings_have_examples() -> None:
+    attempted = sum(
+        doctest.testmod(
+            importlib.import_module(name),
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+            report=False,
+        ).attempted
+        for name in MODULES
+    )
+    assert attempted >= 10

@@ -1,0 +1,64 @@
+"""vsa_explain and Encoder.explain: per-field contributions that add up to the similarity."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+import duckdb_vsa
+from tests.conftest import varied_documents
+
+A = {"name": "Ada Lovelace", "born": 1815, "field": "mathematics", "tags": ["a", "b"]}
+B = {"field": "mathematics", "name": "Ada Lovelace", "born": 1816, "tags": ["b", "a"]}
+C = {"name": "Alan Turing", "born": 1912, "field": "computing"}
+
+
+@pytest.mark.parametrize("binding", ["perm", "haar"])
+def test_contributions_sum_to_the_similarity(binding: str) -> None:
+    enc = duckdb_vsa.Encoder(dim=128, binding=binding)
+    docs = varied_documents(40, seed=5)
+    for a, b in zip(docs[::2], docs[1::2]):
+        parts = enc.explain(a, b)
+        total = float(enc.encode(a) @ enc.encode(b))
+        assert sum(c for _, c in parts) == pytest.approx(total, abs=1e-5)
+        contributions = [c for _, c in parts]
+        assert contributions == sorted(contributions, reverse=True)
+
+
+def test_shared_fields_get_the_credit() -> None:
+    enc = duckdb_vsa.Encoder(dim=1024)
+    parts = dict(enc.explain(A, B))
+    assert set(parts) == {"$.name", "$.born", "$.field", "$.tags[*]", "(keys)", "(other)"}
+    for path in ("$.name", "$.field", "$.born", "$.tags[*]"):
+        assert parts[path] > 0.1
+    assert abs(parts["(other)"]) < 0.1
+    unlike = dict(enc.explain(A, C))
+    assert unlike["$.field"] < 0.05 and unlike["$.name"] < parts["$.name"]
+    by_position = dict(enc.explain(A, B, positions=True))
+    assert "$.tags[0]" in by_position and "$.tags[*]" not in by_position
+
+
+def test_sql_explain_matches_vsa_similarity(con: duckdb.DuckDBPyConnection) -> None:
+    a, b = json.dumps(A), json.dumps(C)
+    parts, similarity = con.execute(
+        "SELECT vsa_explain(?, ?), vsa_similarity(?, ?)", [a, b, a, b]
+    ).fetchall()[0]
+    assert sum(p["contribution"] for p in parts) == pytest.approx(similarity, abs=1e-5)
+    assert [p["contribution"] for p in parts] == sorted(
+        (p["contribution"] for p in parts), reverse=True
+    )
+    assert con.execute("SELECT vsa_explain(NULL, '{}')").fetchall() == [(None,)]
+    with pytest.raises(duckdb.Error, match="Invalid JSON"):
+        con.execute("SELECT vsa_explain('{', '{}')").fetchall()
+
+
+def test_explain_of_documents_beyond_the_term_engine() -> None:
+    enc = duckdb_vsa.Encoder(dim=64)
+    long_a = {"xs": list(range(2000))}
+    long_b = {"xs": list(range(1, 2001))}
+    parts = enc.explain(long_a, long_b)
+    assert sum(c for _, c in parts) == pytest.approx(
+        float(enc.encode(long_a) @ enc.encode(long_b)), abs=1e-5
+    )
