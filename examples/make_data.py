@@ -20,7 +20,13 @@ BRANDS = ["Nordpeak", "Alpina", "UrbanFox", "Kestrel", "Blue Harbor", "Sundew"]
 COLORS = ["red", "black", "white", "navy", "green", "grey", "orange"]
 MATERIALS = ["mesh", "leather", "cotton", "wool", "nylon", "canvas"]
 CATEGORIES = {
-    "shoes": ["trail running shoe", "road running shoe", "hiking boot", "leather sneaker", "sandal"],
+    "shoes": [
+        "trail running shoe",
+        "road running shoe",
+        "hiking boot",
+        "leather sneaker",
+        "sandal",
+    ],
     "jackets": ["rain jacket", "down jacket", "softshell jacket", "fleece jacket"],
     "bags": ["daypack", "travel backpack", "messenger bag", "duffel bag"],
     "shirts": ["merino t-shirt", "linen shirt", "flannel shirt", "polo shirt"],
@@ -79,7 +85,10 @@ def make_orders(rng: random.Random, products: list[dict], n: int = 40) -> list[d
         orders.append(
             {
                 "order_id": f"O{i + 1:04d}",
-                "customer": {"id": rng.randrange(1000, 9999), "country": rng.choice(["DE", "FR", "US", "JP"])},
+                "customer": {
+                    "id": rng.randrange(1000, 9999),
+                    "country": rng.choice(["DE", "FR", "US", "JP"]),
+                },
                 "item": item,
                 "quantity": rng.randint(1, 3),
                 "expected_product": p["id"],

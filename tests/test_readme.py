@@ -44,7 +44,7 @@ def test_every_sql_object_in_the_reference_is_registered() -> None:
 
 
 def test_the_two_commands_are_in_the_readme() -> None:
-    assert 'pip install . && python examples/quickstart.py' in README
+    assert "pip install . && python examples/quickstart.py" in README
     assert 'pip install ".[test]" && pytest' in README
 
 

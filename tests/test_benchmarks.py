@@ -1,0 +1,96 @@
+"""The benchmark scripts run in --quick mode and print a table naming every contender.
+
+No timing is asserted: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_quick(script: str) -> str:
+    env = dict(os.environ)
+    # The scripts import duckdb_vsa: measure this checkout, not an installed copy.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    out = result.stdout
+    # Every script describes the machine before its results.
+    for field in ("| cores", "| cpu", "| python", "| numpy", "| duckdb "):
+        assert field in out, f"{script} does not report {field.strip('| ')}"
+    return out
+
+
+def table_rows(out: str, first_header: str) -> list[str]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header}"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def test_encode_throughput_quick() -> None:
+    pytest.importorskip("sklearn", reason="feature hashing needs scikit-learn (the bench extra)")
+    out = run_quick("encode_throughput.py")
+    rows = "\n".join(table_rows(out, "workload"))
+    for contender in (
+        "duckdb_vsa perm",
+        "duckdb_vsa haar",
+        "feature hashing (sklearn FeatureHasher)",
+        "parse floor",
+    ):
+        assert contender in rows, contender
+    # torchhd is either measured or skipped with a note.
+    assert "torchhd hash_table (MAP)" in out
+    for workload in ("flat", "nested", "text"):
+        assert f"| {workload} " in rows, workload
+
+
+def test_sql_encode_quick() -> None:
+    out = run_quick("sql_encode.py")
+    rows = [cells(r) for r in table_rows(out, "path")]
+    assert any("Encoder.encode_arrow" in r[0] for r in rows)
+    threads = {r[1] for r in rows if "vsa_encode" in r[0]}
+    assert "1" in threads, threads
+
+
+def test_topk_join_quick() -> None:
+    out = run_quick("topk_join.py")
+    rows = [cells(r) for r in table_rows(out, "workload")]
+    methods = {r[2] for r in rows}
+    for contender in ("vsa_topk_join macro", "plain SQL max_by", "numpy BLAS floor"):
+        assert any(contender in m for m in methods), contender
+    assert {(r[0], r[1]) for r in rows} >= {
+        ("random", "256"),
+        ("random", "1024"),
+        ("records", "256"),
+    }
+
+
+def test_profile_encode_quick() -> None:
+    out = run_quick("profile_encode.py")
+    rows = "\n".join(table_rows(out, "workload"))
+    for stage in ("parse", "flatten", "leaf vectors", "bind", "sparse sum", "Arrow", "total"):
+        assert stage in rows, stage
