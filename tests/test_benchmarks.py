@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -52,7 +50,6 @@ def cells(row: str) -> list[str]:
 
 
 def test_encode_throughput_quick() -> None:
-    pytest.importorskip("sklearn", reason="feature hashing needs scikit-learn (the bench extra)")
     out = run_quick("encode_throughput.py")
     rows = "\n".join(table_rows(out, "workload"))
     for contender in (

@@ -7,12 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "quality.py"
 
-pytest.importorskip("sklearn", reason="the quality benchmark needs scikit-learn")
 
 
 def _run(tmp_path: Path, *args: str) -> str:
