@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "quality.py"
 
 
-
 def _run(tmp_path: Path, *args: str) -> str:
     env = dict(os.environ)
     # The script imports duckdb_vsa: make the checkout importable without an install.
