@@ -6,9 +6,9 @@ import json
 
 import duckdb
 import pytest
+from conftest import varied_documents
 
 import duckdb_vsa
-from tests.conftest import varied_documents
 
 A = {"name": "Ada Lovelace", "born": 1815, "field": "mathematics", "tags": ["a", "b"]}
 B = {"field": "mathematics", "name": "Ada Lovelace", "born": 1816, "tags": ["b", "a"]}

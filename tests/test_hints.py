@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import varied_documents
 
 import duckdb_vsa
-from tests.conftest import varied_documents
 
 DOC = {
     "year": 1999,
