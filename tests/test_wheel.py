@@ -89,8 +89,6 @@ def test_wheel_installs_and_runs_the_macros_outside_the_source_tree(tmp_path) ->
     purelib = run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
     ).stdout.strip()
-    parent_paths = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (Path(purelib) / "_parent_site.pth").write_text("\n".join(parent_paths) + "\n")
     run(
         [
             sys.executable,
@@ -105,6 +103,10 @@ def test_wheel_installs_and_runs_the_macros_outside_the_source_tree(tmp_path) ->
             str(wheel),
         ]
     )
+    # Only after the install: were this interpreter's packages visible to pip, an
+    # installed duckdb_vsa there would count as "already satisfied" and be used instead.
+    parent_paths = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (Path(purelib) / "_parent_site.pth").write_text("\n".join(parent_paths) + "\n")
 
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
