@@ -59,8 +59,6 @@ SQL_OBJECTS = (
     "vsa_index_near_duplicates",
 )
 
-_ENCODE_TYPES = ("VARCHAR", "JSON")
-
 
 _ENCODERS: dict[tuple[str, int], Encoder] = {}
 # DuckDB frees a Python UDF's callable with the connection object that created
@@ -131,37 +129,22 @@ def _describe(fingerprint: str, on_error: str) -> str:
 
 def _ensure_udf(con: duckdb.DuckDBPyConnection, encoder: Encoder, on_error: str) -> None:
     """Create the Python function behind ``vsa_encode`` once per database instance."""
-    name = _udf_name(encoder, on_error)
-    # Probe through a cursor of its own: reading the function catalog in the
-    # caller's open transaction would pin a snapshot without the new function.
-    probe = con.cursor()
-    try:
-        exists = probe.execute(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
-        ).fetchall()[0][0]
-    finally:
-        probe.close()
-    if exists:
-        return
 
     def encode(docs: pa.ChunkedArray) -> pa.Array:
         if isinstance(docs.type, pa.ExtensionType):
             docs = docs.cast(docs.type.storage_type)
         return encoder.encode_arrow(docs, on_error=on_error)
 
-    # Overloads must come from different connection objects. VARCHAR lets invalid
-    # text reach the encoder (so on_error applies); JSON also accepts STRUCTs.
-    for sql_type in _ENCODE_TYPES:
-        cursor = con.cursor()
-        cursor.create_function(
-            name,
-            encode,
-            [sql_type],
-            f"FLOAT[{encoder.dim}]",
-            type="arrow",
-            null_handling="special",
-        )
-        _KEEPALIVE.append((cursor, encode))
+    # VARCHAR lets invalid text reach the encoder (so on_error applies); JSON also
+    # accepts STRUCTs. NULLs are handled by the encoder, which may also return them.
+    _create_overloads(
+        con,
+        _udf_name(encoder, on_error),
+        encode,
+        [["VARCHAR"], ["JSON"]],
+        f"FLOAT[{encoder.dim}]",
+        null_handling="special",
+    )
 
 
 def _function_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -184,13 +167,16 @@ def _create_overloads(
     fn: Any,
     overloads: list[list[str]],
     return_type: str,
+    null_handling: str = "default",
 ) -> None:
     if _function_exists(con, name):
         return
     for parameters in overloads:
         # Overloads must come from different connection objects.
         cursor = con.cursor()
-        cursor.create_function(name, fn, parameters, return_type, type="arrow")
+        cursor.create_function(
+            name, fn, parameters, return_type, type="arrow", null_handling=null_handling
+        )
         _KEEPALIVE.append((cursor, fn))
 
 
