@@ -32,7 +32,6 @@ from typing import Any
 import common
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 import duckdb_vsa
 
@@ -78,33 +77,6 @@ def random_unit(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def floor_topk(queries: np.ndarray, targets: np.ndarray, k: int, block: int) -> np.ndarray:
-    """Indices of each query's k best targets, best first: the BLAS floor."""
-    out = np.empty((len(queries), k), dtype=np.int64)
-    targets_t = targets.T
-    for start in range(0, len(queries), block):
-        scores = queries[start : start + block] @ targets_t
-        top = np.argpartition(scores, -k, axis=1)[:, -k:]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        out[start : start + block] = np.take_along_axis(top, order, axis=1)
-    return out
-
-
-def exact_topk(queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
-    return floor_topk(queries.astype(np.float64), targets.astype(np.float64), k, block=256)
-
-
-def load_vectors(con: duckdb.DuckDBPyConnection, name: str, vectors: np.ndarray) -> None:
-    dim = vectors.shape[1]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
-    con.register("__bench_arrow", pa.table({"id": pa.array(np.arange(len(vectors))), "v": column}))
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} AS SELECT id, v::FLOAT[{dim}] AS v FROM __bench_arrow"
-    ).fetchall()
-    con.unregister("__bench_arrow")
-
-
 def sql_topk(con: duckdb.DuckDBPyConnection, sql: str, n_queries: int, k: int) -> np.ndarray:
     rows = con.execute(sql).fetchall()
     out = np.full((n_queries, k), -1, dtype=np.int64)
@@ -148,15 +120,15 @@ def run(
     rng = np.random.default_rng([args.seed, dim, n_targets])
     queries, targets = random_unit(n_queries, dim, rng), random_unit(n_targets, dim, rng)
     k = args.k
-    exact = exact_topk(queries, targets, k)
+    exact = common.exact_topk(queries, targets, k)
     con = duckdb.connect()
     duckdb_vsa.register(con, dim=dim)
-    load_vectors(con, "queries", queries)
-    load_vectors(con, "targets", targets)
+    common.load_vectors(con, "queries", queries)
+    common.load_vectors(con, "targets", targets)
     build = common.measure(lambda: duckdb_vsa.build_index(con, "targets", "v", replace=True), 1)
     methods = [
         (INDEX, lambda: sql_topk(con, index_sql(k), n_queries, k)),
-        (FLOOR, lambda: floor_topk(queries, targets, k, args.block)),
+        (FLOOR, lambda: common.blas_topk(queries, targets, k, args.block)),
     ]
     if small:
         methods.append((BUILTIN, lambda: sql_topk(con, builtin_sql(k), n_queries, k)))

@@ -26,7 +26,6 @@ import random
 import common
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 import duckdb_vsa
 
@@ -100,33 +99,6 @@ def records_workload(args: argparse.Namespace, dim: int) -> tuple[np.ndarray, np
 # -- the three methods -----------------------------------------------------------------
 
 
-def blas_topk(queries: np.ndarray, targets: np.ndarray, k: int, block: int) -> np.ndarray:
-    """Indices of each query's k best targets, best first."""
-    out = np.empty((len(queries), k), dtype=np.int64)
-    targets_t = targets.T
-    for start in range(0, len(queries), block):
-        scores = queries[start : start + block] @ targets_t
-        top = np.argpartition(scores, -k, axis=1)[:, -k:]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        out[start : start + block] = np.take_along_axis(top, order, axis=1)
-    return out
-
-
-def exact_topk(queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
-    return blas_topk(queries.astype(np.float64), targets.astype(np.float64), k, block=256)
-
-
-def load_vectors(con: duckdb.DuckDBPyConnection, name: str, vectors: np.ndarray) -> None:
-    dim = vectors.shape[1]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
-    con.register("__bench_arrow", pa.table({"id": pa.array(np.arange(len(vectors))), "v": column}))
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} AS SELECT id, v::FLOAT[{dim}] AS v FROM __bench_arrow"
-    ).fetchall()
-    con.unregister("__bench_arrow")
-
-
 def macro_topk(con: duckdb.DuckDBPyConnection, n_queries: int, k: int) -> np.ndarray:
     rows = con.execute(
         f"""
@@ -167,11 +139,11 @@ def bench(
 ) -> list[list]:
     dim = queries.shape[1]
     k = args.k
-    exact = exact_topk(queries, targets, k)
+    exact = common.exact_topk(queries, targets, k)
     con = duckdb.connect()  # one in-memory database per dimension: register() fixes D
     duckdb_vsa.register(con, dim=dim)
-    load_vectors(con, "queries", queries)
-    load_vectors(con, "targets", targets)
+    common.load_vectors(con, "queries", queries)
+    common.load_vectors(con, "targets", targets)
 
     results: list[tuple[str, common.Timing, np.ndarray]] = []
     found: dict[str, np.ndarray] = {}
@@ -190,7 +162,7 @@ def bench(
         results.append((name, timing, found[name]))
     con.close()
     timing = common.measure(
-        keep(BLAS, lambda: blas_topk(queries, targets, k, args.block)), args.repeat
+        keep(BLAS, lambda: common.blas_topk(queries, targets, k, args.block)), args.repeat
     )
     results.append((BLAS, timing, found[BLAS]))
 
