@@ -13,8 +13,9 @@ never tunes on data it does not ship or generate.
   genuinely similar orders, as in a real table.
 - :func:`make_capacity_corpus`: records with an exact number of leaves, in
   families of revisions that differ in two leaves each.
-- :func:`perturb` and friends: the near-duplicate perturbations (key order,
-  array order, number jitter, typos, dropped fields, renamed keys).
+- :data:`PERTURBATIONS` and the functions behind it: the near-duplicate
+  perturbations (key order, array order, number jitter, typos, dropped fields),
+  plus renamed keys, integers written as floats, and the binding triples.
 """
 
 from __future__ import annotations
@@ -317,14 +318,15 @@ def _iso(t: dt.datetime) -> str:
 def make_orders(n: int = 3000, seed: int = 0) -> list[dict[str, Any]]:
     """Generate ``n`` webshop orders from a fixed seed.
 
-    Each order has about 25-60 leaves, nested up to four levels: an id and
-    dates (ISO strings), status and channel, a customer object with an address,
-    1-6 line items (sku, product name, quantity, unit price, optional
+    Each order has 26-55 leaves (33 on average), nested up to four levels: an
+    id and dates (ISO strings), status and channel, a customer object with an
+    address, 1-6 line items (sku, product name, quantity, unit price, optional
     discount), tags, optional free-text notes, a coupon, payment and shipping
-    objects, and the amounts (subtotal, tax, shipping, total). Customers are
-    drawn with a heavy tail (some order often), 10 % of orders repeat an
-    earlier basket of the same customer, and order ids are sequential: the
-    corpus is full of close neighbours, as a real order table is.
+    objects, and the amounts (subtotal, tax, shipping, total). About 600
+    customers are drawn with a heavy tail (the most frequent places ~110 of
+    3,000 orders), about a third of orders repeat an earlier basket of the same
+    customer, and order ids are sequential: the corpus is full of close
+    neighbours, as a real order table is.
     """
     rng = random.Random(f"orders:{seed}")
     catalogue = _catalogue(rng)
@@ -439,12 +441,7 @@ _ATTR_STRINGS = {
 }
 
 
-def _attr_names() -> list[str]:
-    names = [f"{a}_{b}" for b in _ATTR_B for a in _ATTR_A]
-    return names  # 160 numeric attribute names
-
-
-_ATTR_NAMES = _attr_names()
+_ATTR_NAMES = [f"{a}_{b}" for b in _ATTR_B for a in _ATTR_A]
 
 
 def _attr_value(rng: random.Random, index: int) -> Any:
