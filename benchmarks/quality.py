@@ -1,7 +1,8 @@
 """Quality benchmark: duckdb_vsa's vectors against the alternatives, on the same data.
 
 Run ``python benchmarks/quality.py`` for the tables (markdown on stdout) and
-``benchmarks/results/capacity.png``; ``--sweep`` measures the encoder's
+``benchmarks/figures/capacity.png`` (the README's plot; other runs write to
+``benchmarks/results/``); ``--sweep`` measures the encoder's
 parameters and recommends defaults; ``--quick`` is a small, fast run for tests;
 ``--set name=value`` (repeatable) evaluates other encoder options.
 
@@ -105,6 +106,8 @@ from common import print_machine_info  # noqa: E402
 import duckdb_vsa  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where the default run puts the plot the README shows.
+FIGURES = Path(__file__).resolve().parent / "figures"
 ROUND = 6  # decimals kept before ranking: float32 noise must not break ties in our favour
 
 # -- methods -------------------------------------------------------------------------------
@@ -840,8 +843,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="encoder option for duckdb_vsa, e.g. alpha=0.15 (repeatable)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the plot")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory of the plot (default benchmarks/figures for the default run, "
+        "benchmarks/results otherwise)",
+    )
     args = parser.parse_args(argv)
+    out = args.out or (FIGURES if not (args.quick or args.set or args.dim) else RESULTS)
     sizes = QUICK if args.quick else Sizes()
     dim = args.dim or (256 if args.quick else 1024)
     options = parse_options(args.set)
@@ -865,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods: list[Method] = [vsa, FeatureHashing(dim), ExactHashing(dim), TfidfTrigrams()]
     results = {m.name: evaluate(m, data) for m in methods}
     report(results, data)
-    run_capacity(data, sizes.dims, sizes.leaves, options, args.out)
+    run_capacity(data, sizes.dims, sizes.leaves, options, out)
     print(f"Run took {time.perf_counter() - started:.0f} s.")
     return 0
 

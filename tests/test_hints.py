@@ -116,8 +116,11 @@ def test_wildcards_and_nesting_and_tree_agreement() -> None:
     # The wildcard hint reached items[1].sku: an exact match only.
     enc = duckdb_vsa.Encoder(dim=1024, fields=fields)
     v = enc.encode(DOC)
-    assert enc.field_similarity(v, "$.items[1].sku", "y2") > 0.2
-    assert abs(enc.field_similarity(v, "$.items[1].sku", "y3")) < 0.15
+    # One array element's share of the positional part is small (w_seq = 0.5): about
+    # 0.1 against noise of 1/sqrt(D) ~ 0.03.
+    match = enc.field_similarity(v, "$.items[1].sku", "y2")
+    assert match > 0.08
+    assert match > enc.field_similarity(v, "$.items[1].sku", "y3") + 0.05
 
 
 def test_invalid_hints_raise_clear_errors() -> None:
