@@ -104,6 +104,8 @@ def test_dask_encode_quick() -> None:
         ("encode", "Dask LocalCluster"),
         ("JSON Lines -> Parquet", "1 process (Encoder.encode_arrow)"),
         ("JSON Lines -> Parquet", "Dask LocalCluster"),
+        ("encode, warm caches", "1 process (Encoder.encode_arrow)"),
+        ("encode, warm caches", "Dask LocalCluster"),
     }
     assert all(r[2] == "2,000" for r in rows)
     assert any("2 workers" in r[1] for r in rows)
