@@ -37,6 +37,8 @@ def encode_to_parquet(
 
     Returns the number of partitions and of worker processes that ran tasks.
     """
+    # One partition per block of the file: small blocks here, so that the small catalogue
+    # spreads over both workers (use tens of MiB for real data).
     lines = db.read_text(str(source), blocksize="16KiB").map(str.strip).filter(bool)
     docs = lines.map(lambda line: {"doc": line}).to_dataframe(
         meta=pd.DataFrame({"doc": pd.Series(dtype="str")})
