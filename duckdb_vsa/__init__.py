@@ -4,7 +4,8 @@
 nearest neighbours, top-k similarity joins and near-duplicates to a DuckDB
 connection; :class:`Encoder` is the same encoder from Python. ``build_index``
 keeps a table's vector column in memory so that the ``vsa_index_*`` macros
-answer top-k queries with matrix products.
+answer top-k queries with matrix products. ``encode_partition`` is the encoder
+as a batch function for distributed engines (Dask, Ray, Spark).
 """
 
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
@@ -21,6 +22,7 @@ from duckdb_vsa.index import (
     list_indexes,
 )
 from duckdb_vsa.ops import bind, bundle, cosine, normalize, unbind
+from duckdb_vsa.partition import encode_partition
 
 __all__ = [
     "ENCODER_VERSION",
@@ -37,6 +39,7 @@ __all__ = [
     "cosine",
     "drop_index",
     "encode_column",
+    "encode_partition",
     "get_index",
     "list_indexes",
     "normalize",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -64,6 +65,27 @@ _LITERAL_NAMES = {
     LIT_ARRAY: "[]",
     LIT_NAN: "NaN",
 }
+
+
+#: Encoders rebuilt by unpickling, by configuration: one per process and configuration,
+#: so that tasks that each unpickle an encoder share its caches. Bounded (each
+#: encoder's caches may hold up to a few times ``cache_bytes``).
+_UNPICKLED: dict[tuple[EncoderConfig, int], Encoder] = {}
+_UNPICKLED_MAX = 4
+_UNPICKLED_LOCK = threading.Lock()
+
+
+def _unpickle_encoder(options: dict[str, Any], cache_bytes: int) -> Encoder:
+    """The process's encoder of this configuration (see :meth:`Encoder.__reduce__`)."""
+    key = (EncoderConfig(**options), int(cache_bytes))
+    with _UNPICKLED_LOCK:
+        encoder = _UNPICKLED.pop(key, None)
+        if encoder is None:
+            encoder = Encoder(cache_bytes=cache_bytes, **options)
+        while len(_UNPICKLED) >= _UNPICKLED_MAX:
+            del _UNPICKLED[next(iter(_UNPICKLED))]  # the least recently unpickled
+        _UNPICKLED[key] = encoder
+        return encoder
 
 
 class Encoder:
@@ -154,6 +176,17 @@ class Encoder:
             f"Encoder(dim={self.dim}, seed={self.seed}, binding={self.binding!r}, "
             f"fingerprint={self.fingerprint!r})"
         )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle the configuration only; the receiving process rebuilds its own caches.
+
+        So an encoder travels cheaply to a worker process (Dask, Ray, Spark,
+        multiprocessing): a few hundred bytes, whatever its caches hold. In the
+        receiving process, equal configurations unpickle to one shared encoder,
+        so the caches stay warm from one task to the next.
+        """
+        options = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        return (_unpickle_encoder, (options, self.cache_bytes))
 
     # -- public encoding -----------------------------------------------------------
     def encode(self, doc: Any) -> np.ndarray:

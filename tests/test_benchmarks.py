@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -91,3 +93,20 @@ def test_profile_encode_quick() -> None:
     rows = "\n".join(table_rows(out, "workload"))
     for stage in ("parse", "flatten", "leaf vectors", "bind", "sparse sum", "Arrow", "total"):
         assert stage in rows, stage
+
+
+def test_dask_encode_quick() -> None:
+    pytest.importorskip("distributed")
+    out = run_quick("dask_encode.py")
+    rows = [cells(r) for r in table_rows(out, "scenario")]
+    assert {(r[0], r[1].split(",")[0]) for r in rows} == {
+        ("encode", "1 process (Encoder.encode_arrow)"),
+        ("encode", "Dask LocalCluster"),
+        ("JSON Lines -> Parquet", "1 process (Encoder.encode_arrow)"),
+        ("JSON Lines -> Parquet", "Dask LocalCluster"),
+        ("encode, warm caches", "1 process (Encoder.encode_arrow)"),
+        ("encode, warm caches", "Dask LocalCluster"),
+    }
+    assert all(r[2] == "2,000" for r in rows)
+    assert any("2 workers" in r[1] for r in rows)
+    assert "LocalCluster start-up (2 worker processes)" in out

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import duckdb_vsa
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -80,3 +82,35 @@ def test_explain_example_runs_and_explains() -> None:
     red = out.split("2. Filter")[1].split("3. Decode")[0]
     scores = [float(line.split("│")[2]) for line in red.splitlines() if line.startswith("│     ")]
     assert scores[0] > 0.3 and scores[1] > 0.3 and abs(scores[2]) < 0.15 and abs(scores[3]) < 0.15
+
+
+def test_distributed_example_encodes_on_two_workers_and_searches(tmp_path) -> None:
+    pytest.importorskip("distributed")
+    env = dict(os.environ)
+    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    out_dir = tmp_path / "products.parquet"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "distributed_encode.py"), "--out", str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+        env=env,
+    )
+    out = result.stdout
+    workers = int(out.split(" worker processes")[0].rsplit(" on ", 1)[1])
+    assert workers == 2, out
+    assert "252 vectors read back from Parquet; 252 of 252 equal vsa_encode(doc) in DuckDB" in out
+    assert sorted(p.name for p in out_dir.glob("*.parquet")), "no Parquet files written"
+
+    results = out.split("most similar to")[1]
+    rows = [
+        [c.strip() for c in line.strip().strip("│").split("│")]
+        for line in results.splitlines()
+        if line.startswith("│ P")
+    ]
+    assert len(rows) == 5
+    scores = [float(row[3]) for row in rows]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0.3
+    assert all("shoe" in row[1] or "boot" in row[1] for row in rows[:3]), rows
