@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -96,7 +94,6 @@ def test_profile_encode_quick() -> None:
 
 
 def test_dask_encode_quick() -> None:
-    pytest.importorskip("distributed")
     out = run_quick("dask_encode.py")
     rows = [cells(r) for r in table_rows(out, "scenario")]
     assert {(r[0], r[1].split(",")[0]) for r in rows} == {

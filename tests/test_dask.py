@@ -15,17 +15,16 @@ import pickle
 import random
 from pathlib import Path
 
+import dask.dataframe as dd
+import distributed
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
 import duckdb_vsa
 from duckdb_vsa import Encoder, encode_partition
 from duckdb_vsa.flatten import parse_json
-
-pd = pytest.importorskip("pandas")
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
 
 WORDS = ["red", "shoe", "Zürich", "naïve café", "東京", "😀 emoji", "tab\there", "line\nbreak", ""]
 PRODUCTS = Path(__file__).resolve().parent.parent / "examples" / "data" / "products.jsonl"

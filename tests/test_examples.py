@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import duckdb_vsa
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -85,7 +83,6 @@ def test_explain_example_runs_and_explains() -> None:
 
 
 def test_distributed_example_encodes_on_two_workers_and_searches(tmp_path) -> None:
-    pytest.importorskip("distributed")
     env = dict(os.environ)
     package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
