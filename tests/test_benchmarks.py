@@ -91,3 +91,15 @@ def test_profile_encode_quick() -> None:
     rows = "\n".join(table_rows(out, "workload"))
     for stage in ("parse", "flatten", "leaf vectors", "bind", "sparse sum", "Arrow", "total"):
         assert stage in rows, stage
+
+
+def test_cli_encode_quick() -> None:
+    out = run_quick("cli_encode.py")
+    rows = [cells(row) for row in table_rows(out, "workload")]
+    assert {(r[1], r[2]) for r in rows} == {
+        ("500", "parquet"),
+        ("500", "duckdb"),
+        ("2,000", "parquet"),
+        ("2,000", "duckdb"),
+    }
+    assert "duckdb-vsa search" in out
