@@ -56,6 +56,8 @@ PROG = "duckdb-vsa"
 PARQUET_METADATA_KEY = b"duckdb_vsa"
 DEFAULT_CHUNK = 4096
 DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
+#: DuckDB's buffer budget when encode writes a database (it spills beyond it).
+DUCKDB_MEMORY_LIMIT = "256MB"
 INPUT_FORMATS = ("auto", "jsonl", "json", "parquet", "csv")
 OUTPUT_FORMATS = ("table", "csv", "jsonl")
 _DOC = "__vsa_doc"
@@ -379,7 +381,7 @@ class DuckDBSource:
         self.fmt = fmt
         self.chunk_size = chunk_size
         self.con = duckdb.connect()
-        self.con.execute("SET preserve_insertion_order = true").fetchall()
+        self.con.execute("SET enable_progress_bar = false").fetchall()
         if fmt == "json":
             self.relation = f"read_json_objects({_literal(path)}, format = 'array')"
         elif fmt == "parquet":
@@ -530,9 +532,13 @@ class DuckDBSink:
         if exists and not overwrite:
             self.con.close()
             raise CLIError(f"{path} already has a table {table}; pass --overwrite to replace it.")
-        # Rows go to a staging table, which replaces the table only once all are in.
+        # Rows go to a staging table, which replaces the table only once all are in, so
+        # a failure leaves the database as it was. Each chunk is committed on its own (one
+        # transaction for all would hold more memory), within DuckDB's memory limit.
         self.final = _quote(table)
         self.target = _quote(f"__vsa_staging_{table}")
+        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'").fetchall()
+        self.con.execute("SET enable_progress_bar = false").fetchall()
         self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
         empty = schema.empty_table()
         self.con.register("__vsa_batch", empty)
@@ -703,7 +709,8 @@ class Store:
 
     def _open_parquet(self, vector_column: str | None) -> None:
         try:
-            self.file = pq.ParquetFile(self.path)
+            # Without pre-buffering, reading holds about one row group at a time.
+            self.file = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
         except (pa.ArrowException, OSError) as err:
             raise CLIError(
                 f"Cannot read {self.path} as Parquet or a DuckDB database: {_one_line(err)}"
@@ -723,6 +730,7 @@ class Store:
             self.con = duckdb.connect(self.path, read_only=True)
         except duckdb.Error as err:
             raise CLIError(f"Cannot open the database {self.path}: {_one_line(err)}") from None
+        self.con.execute("SET enable_progress_bar = false").fetchall()
         self.kind = "duckdb"
         tables = [
             r[0]
