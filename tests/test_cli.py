@@ -390,3 +390,25 @@ def test_info(encoded, tmp_path) -> None:
     config.write_text(json.dumps(stored), encoding="utf-8")
     again = json.loads(cli("info", "--config", f"@{config}", "--format", "json").stdout)
     assert again["fingerprint"] == stored["fingerprint"]
+
+
+def test_search_and_dedup_agree_with_the_sql_macros(tmp_path) -> None:
+    db = tmp_path / "shop.duckdb"
+    cli("encode", ROOT / "examples" / "data" / "products.jsonl", "-o", db, "--table", "p", "-q")
+    query = '{"name": "red linen shirt", "category": "shirts"}'
+    found = cli("search", db, "--query", query, "-k", "5", "--format", "jsonl", "--columns", "line")
+    dups = cli("dedup", db, "--threshold", "0.85", "--format", "jsonl", "--columns", "line", "-q")
+    con = duckdb.connect(str(db), read_only=True)
+    duckdb_vsa.register(con)
+    want = con.execute(
+        "SELECT line, score FROM vsa_search('p', 'vec', vsa_encode(?), k := 5)", [query]
+    ).fetchall()
+    got = [json.loads(line) for line in found.stdout.splitlines()]
+    assert [r["line"] for r in got] == [line for line, _ in want]
+    assert np.allclose([r["score"] for r in got], [s for _, s in want], atol=1e-5)
+    want_pairs = con.execute(
+        "SELECT l.line, r.line FROM vsa_near_duplicates('p', 'vec', threshold := 0.85)"
+    ).fetchall()
+    got_pairs = [json.loads(line) for line in dups.stdout.splitlines()]
+    assert len(want_pairs) > 3
+    assert [(p["l.line"], p["r.line"]) for p in got_pairs] == want_pairs
