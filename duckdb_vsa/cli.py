@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
-from duckdb_vsa.encoder import Encoder
+from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, Encoder
 from duckdb_vsa.flatten import DocumentError, parse_json
 from duckdb_vsa.guard import METADATA_TABLE, column_info, record_column
 from duckdb_vsa.index import ExactIndex
@@ -173,10 +173,10 @@ def _make_config(options: dict[str, Any], recorded_in: str | None = None) -> Enc
         raise CLIError(f"{what}: {_one_line(err)}") from None
 
 
-def _make_encoder(config: EncoderConfig) -> Encoder:
+def _make_encoder(config: EncoderConfig, cache_bytes: int = DEFAULT_CACHE_BYTES) -> Encoder:
     values = config.as_dict()
     del values["version"]
-    return Encoder(**values)
+    return Encoder(cache_bytes=cache_bytes, **values)
 
 
 # -- progress --------------------------------------------------------------------------
@@ -604,7 +604,9 @@ def _encode_chunk(encoder: Encoder, chunk: Chunk, on_error: str) -> tuple[pa.Tab
 
 def cmd_encode(args: argparse.Namespace) -> int:
     config = _make_config(_requested_options(args))
-    encoder = _make_encoder(config)
+    if args.cache_mb < 0:
+        raise CLIError(f"--cache-mb must be a number of megabytes >= 0, got {args.cache_mb}.")
+    encoder = _make_encoder(config, args.cache_mb << 20)
     _check_readable(args.input)
     if args.chunk_size < 1:
         raise CLIError(f"--chunk-size must be a positive number of rows, got {args.chunk_size}.")
@@ -1134,6 +1136,7 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", help="the table, in a DuckDB database (default: its only table)")
     parser.add_argument(
         "--vector-column",
+        metavar="NAME",
         help="the vector column (default: the recorded one, else vec)",
     )
 
@@ -1185,8 +1188,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Encode every document of INPUT and write the rows with a vector column to a\n"
             "Parquet file, or to a table of a DuckDB database file (OUTPUT ending in .duckdb,\n"
-            ".db or .ddb). The input is streamed in chunks, so memory\n"
-            "stays bounded. The encoder configuration is recorded with the vectors.\n\n"
+            ".db or .ddb). The input is streamed in chunks, so memory stays bounded. The\n"
+            "encoder configuration is recorded with the vectors.\n\n"
             "Columns written: JSON Lines give line (1-based line number) and doc (the line's\n"
             "text as written); a JSON array gives index (0-based) and doc (each element's\n"
             "text); Parquet and CSV keep every input column. Then the vector column."
@@ -1237,6 +1240,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="show progress even when stderr is not a terminal",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument(
+        "--cache-mb",
+        type=int,
+        default=DEFAULT_CACHE_BYTES >> 20,
+        metavar="MB",
+        help=f"budget of each encoder cache (default {DEFAULT_CACHE_BYTES >> 20}); speed only, "
+        "the vectors do not change",
+    )
     _add_encoder_options(p)
     p.set_defaults(func=cmd_encode)
 
@@ -1316,7 +1327,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("store", metavar="STORE", nargs="?", help="a Parquet or DuckDB file")
     p.add_argument("--table", help="the table, in a DuckDB database (default: its only table)")
-    p.add_argument("--vector-column", help="the vector column (default: the recorded one)")
+    p.add_argument(
+        "--vector-column", metavar="NAME", help="the vector column (default: the recorded one)"
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="default text")
     _add_encoder_options(p)
     p.set_defaults(func=cmd_info)

@@ -182,12 +182,20 @@ def test_encode_struct_column_and_names(tmp_path) -> None:
     records = [{"name": f"item {i}", "size": i} for i in range(20)]
     pq.write_table(pa.table({"key": [f"k{i}" for i in range(20)], "rec": records}), src)
     out = tmp_path / "out.parquet"
-    cli("encode", src, "-o", out, "--dim", DIM, "--json-column", "rec", "--column", "v", "-q")
+    hints = {"$.size": {"kind": "category"}}
+    cli(
+        "encode", src, "-o", out, "--dim", DIM, "--json-column", "rec", "--column", "v", "-q",
+        "--fields", json.dumps(hints), "--cache-mb", "1",
+    )  # fmt: skip
     table = pq.read_table(out)
     assert table.column_names == ["key", "rec", "v"]
     assert table.column("rec").to_pylist() == records
-    want = duckdb_vsa.Encoder(dim=DIM).encode_batch(records)
+    want = duckdb_vsa.Encoder(dim=DIM, fields=hints).encode_batch(records)
     assert np.array_equal(vectors_of(out, "v"), want)
+    # search re-creates the encoder with its hints from the file alone.
+    found = cli("search", out, "--query", json.dumps(records[4]), "-k", "1", "--format", "jsonl")
+    hit = json.loads(found.stdout)
+    assert hit["key"] == "k4" and abs(hit["score"] - 1) < 1e-5
 
 
 def test_chunk_sizes_give_identical_files(files, tmp_path) -> None:
