@@ -255,19 +255,25 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 class Chunk:
     """Rows of the input: the columns to keep, and each row's JSON text."""
 
-    def __init__(self, columns: pa.Table, docs: pa.Array, where: Callable[[int], str]):
+    def __init__(
+        self,
+        columns: pa.Table,
+        docs: pa.Array,
+        where: Callable[[int], str],
+        hint: Callable[[str], str] | None = None,
+    ):
         self.columns = columns
         self.docs = docs
         self.where = where
+        self.hint = hint
 
 
 def _detect_format(path: str, given: str) -> str:
     if given != "auto":
         return given
     name = path.lower()
-    for suffix in (".gz", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+    if name.endswith(".gz"):
+        name = name[:-3]
     if name.endswith((".jsonl", ".ndjson", ".jsonlines")):
         return "jsonl"
     if name.endswith((".parquet", ".pq")):
@@ -283,6 +289,15 @@ def _detect_format(path: str, given: str) -> str:
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{") or name.endswith(".json"):
+        # One document per line, unless the first line is not a whole document
+        # (a document printed over several lines).
+        first, newline, _ = text.partition(b"\n")
+        if not newline:
+            return "jsonl"
+        try:
+            parse_json(first.decode("utf-8", "replace"))
+        except DocumentError:
+            return "json"
         return "jsonl"
     raise CLIError(f"Cannot tell the format of {path}: pass --format jsonl, json, parquet or csv.")
 
@@ -306,7 +321,7 @@ def _check_readable(path: str) -> None:
 
 
 def _count_lines(path: str) -> int:
-    """Non-blank lines of a text file (read in 1 MiB blocks; for the progress bar)."""
+    """Lines of a text file, blank ones too (the progress bar's estimate of the documents)."""
     opener = gzip.open if path.lower().endswith(".gz") else open
     count, last = 0, b"\n"
     with opener(path, "rb") as f:
@@ -369,7 +384,17 @@ class JsonLinesSource:
         docs = pa.array(texts, type=pa.string())
         table = pa.Table.from_arrays([pa.array(lines, type=pa.int64()), docs], schema=self.schema)
         name = self.name
-        return Chunk(table, docs, lambda i: f"{name}, line {lines[i]}")
+        return Chunk(table, docs, lambda i: f"{name}, line {lines[i]}", _jsonl_hint)
+
+
+def _jsonl_hint(text: str) -> str:
+    stripped = text.strip()
+    if stripped in ("{", "[") or (stripped.startswith("[") and not stripped.endswith("]")):
+        return (
+            " JSON Lines hold one whole document per line; for a JSON array or documents over"
+            " several lines, pass --format json."
+        )
+    return ""
 
 
 class DuckDBSource:
@@ -383,7 +408,10 @@ class DuckDBSource:
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false").fetchall()
         if fmt == "json":
-            self.relation = f"read_json_objects({_literal(path)}, format = 'array')"
+            # A JSON array, or documents one after another (each may span lines).
+            array = _head(path, 4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+            layout = "array" if array else "unstructured"
+            self.relation = f"read_json_objects({_literal(path)}, format = '{layout}')"
         elif fmt == "parquet":
             self.relation = f"read_parquet({_literal(path)})"
         else:
@@ -586,8 +614,9 @@ def _encode_chunk(encoder: Encoder, chunk: Chunk, on_error: str) -> tuple[pa.Tab
             try:
                 parse_json(text)
             except DocumentError as err:
+                hint = chunk.hint(text) if chunk.hint else ""
                 raise CLIError(
-                    f"{chunk.where(i)}: {err} Fix the document, or pass --on-error null "
+                    f"{chunk.where(i)}: {err}{hint} Fix the document, or pass --on-error null "
                     "(keep the row with a NULL vector) or --on-error skip (drop the row)."
                 ) from None
         raise
@@ -668,7 +697,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
             what = "skipped" if args.on_error == "skip" else "kept with a NULL vector"
             notes = f"; {failed:,} invalid documents {what}"
         print(
-            f"{PROG}: encoded {done:,} records into {sink.where} in {elapsed:.1f} s "
+            f"{PROG}: encoded {done:,} record{'s' * (done != 1)} into {sink.where} in "
+            f"{elapsed:.1f} s "
             f"({done / max(elapsed, 1e-9):,.0f} records/s), {config.describe()}{notes}",
             file=sys.stderr,
         )
@@ -1201,7 +1231,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=INPUT_FORMATS,
         default="auto",
-        help="input format (default: from the file name or its first bytes)",
+        help="input format (default: from the file name or its first bytes); json is a "
+        "JSON array, or documents one after another that may span several lines",
     )
     p.add_argument(
         "--json-column",

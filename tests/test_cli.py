@@ -257,6 +257,24 @@ def test_encode_from_stdin_and_gzip(files, expected, tmp_path) -> None:
     assert np.array_equal(vectors_of(out2), expected)
 
 
+def test_encode_documents_over_several_lines(tmp_path) -> None:
+    docs = ['{"a": 1.0,  "b": "x"}', '{\n  "n": 1\n}', "[1, 2]", '"s"']
+    src = tmp_path / "docs.json"
+    src.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    # The first line is a whole document: JSON Lines, and line 2 is not one.
+    one_line_error(cli("encode", src, "-o", out, check=False), "line 2", "--format json")
+    cli("encode", src, "-o", out, "--format", "json", "--dim", DIM, "-q")
+    table = pq.read_table(out)
+    assert table.column("index").to_pylist() == [0, 1, 2, 3]
+    assert table.column("doc").to_pylist() == docs
+    assert np.array_equal(vectors_of(out), duckdb_vsa.Encoder(dim=DIM).encode_batch(docs))
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"a": [1, 2], "b": {"c": None}}, indent=2), encoding="utf-8")
+    result = cli("encode", pretty, "-o", tmp_path / "p.parquet")  # found by itself
+    assert "encoded 1 record into" in result.stderr
+
+
 # -- bad input -------------------------------------------------------------------------
 
 
