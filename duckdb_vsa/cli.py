@@ -201,7 +201,7 @@ class Progress:
         self._interval = 0.2 if self.tty else 5.0
         self._printed = ""
 
-    def line(self, done: int) -> str:
+    def line(self, done: int, final: bool = False) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = done / elapsed
         if self.total:
@@ -211,9 +211,10 @@ class Progress:
             bar = "#" * filled + "." * (width - filled)
             left = (self.total - done) / rate if rate > 0 else math.inf
             eta = _duration(left) if math.isfinite(left) else "?"
+            when = f"in {_duration(elapsed)}" if final else f"ETA {eta}"
             return (
                 f"{self.label} [{bar}] {done:,}/{self.total:,} records ({frac:.0%}), "
-                f"{rate:,.0f} records/s, ETA {eta}"
+                f"{rate:,.0f} records/s, {when}"
             )
         return f"{self.label} {done:,} records, {rate:,.0f} records/s, {_duration(elapsed)}"
 
@@ -231,7 +232,7 @@ class Progress:
         if self.enabled:
             if self.total is not None:
                 self.total = done  # the count may have been an estimate (blank lines)
-            text = self.line(done)
+            text = self.line(done, final=True)
             if self.tty or text != self._printed:
                 self._write(text, final=True)
 

@@ -241,6 +241,9 @@ def test_progress_bar(files, tmp_path) -> None:
     result = cli("encode", files["jsonl"], "-o", out, "--dim", DIM, "--progress", "--chunk-size", 7)
     assert "60/60 records (100%)" in result.stderr
     assert "records/s" in result.stderr and "ETA" in result.stderr
+    last_bar, summary = result.stderr.splitlines()[-2:]
+    assert "60/60 records (100%)" in last_bar and " in 0:00:" in last_bar
+    assert summary.startswith("duckdb-vsa: encoded 60 records")
     quiet = cli("encode", files["jsonl"], "-o", out, "--dim", DIM, "--overwrite", "-q")
     assert quiet.stderr == ""
 
