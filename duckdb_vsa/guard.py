@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.duck import registered_encoder
 
 METADATA_TABLE = "duckdb_vsa_columns"
@@ -145,7 +146,32 @@ def encode_column(
             ).fetchall()
         finally:
             con.execute(f"DROP TABLE IF EXISTS {scratch}").fetchall()
-    config = encoder.config
+    record_column(con, table, json_col, vec_col, encoder.config, done)
+    return {
+        "table": table,
+        "column": vec_col,
+        "rows": done,
+        "fingerprint": encoder.config.fingerprint,
+        "configuration": encoder.config.describe(),
+    }
+
+
+def record_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    json_col: str,
+    vec_col: str,
+    config: EncoderConfig,
+    rows: int,
+) -> None:
+    """Record that ``config`` made the vectors of column ``vec_col`` of ``table``.
+
+    Writes the column comment the SQL macros check and the row of
+    ``duckdb_vsa_columns`` that :func:`column_info` reads, as
+    :func:`encode_column` does after filling a column (the command line's
+    ``encode`` calls it after writing a table).
+    """
+    target = _qualified(table)
     description = config.describe()
     comment = f"{COMMENT_PREFIX}{config.fingerprint} {description}"
     con.execute(
@@ -170,16 +196,9 @@ def encode_column(
             config.fingerprint,
             description,
             json.dumps(config.as_dict(), sort_keys=True),
-            done,
+            rows,
         ],
     ).fetchall()
-    return {
-        "table": table,
-        "column": vec_col,
-        "rows": done,
-        "fingerprint": config.fingerprint,
-        "configuration": description,
-    }
 
 
 def column_info(con: duckdb.DuckDBPyConnection, table: str, vec_col: str) -> dict[str, Any] | None:

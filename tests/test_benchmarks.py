@@ -107,3 +107,15 @@ def test_dask_encode_quick() -> None:
     assert all(r[2] == "2,000" for r in rows)
     assert any("2 workers" in r[1] for r in rows)
     assert "LocalCluster start-up (2 worker processes)" in out
+
+
+def test_cli_encode_quick() -> None:
+    out = run_quick("cli_encode.py")
+    rows = [cells(row) for row in table_rows(out, "workload")]
+    assert {(r[1], r[2]) for r in rows} == {
+        ("500", "parquet"),
+        ("500", "duckdb"),
+        ("2,000", "parquet"),
+        ("2,000", "duckdb"),
+    }
+    assert "duckdb-vsa search" in out

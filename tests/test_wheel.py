@@ -125,3 +125,12 @@ def test_wheel_installs_and_runs_the_macros_outside_the_source_tree(tmp_path) ->
     dups = {tuple(pair) for pair in out["dups"]}
     expected = {(a, b) for a in range(30) for b in range(a + 1, 30) if a % 7 == b % 7}
     assert dups == expected
+
+    # The console script the wheel declares runs from the installed copy.
+    script = env_dir / ("Scripts/duckdb-vsa.exe" if os.name == "nt" else "bin/duckdb-vsa")
+    assert script.is_file(), sorted(p.name for p in script.parent.iterdir())
+    assert run([str(script), "--help"], cwd=workdir).stdout.startswith("usage: duckdb-vsa")
+    info = json.loads(
+        run([str(script), "info", "--dim", "64", "--format", "json"], cwd=workdir).stdout
+    )
+    assert info["fingerprint"] == out["info"]["fingerprint"]
