@@ -4,9 +4,11 @@
 nearest neighbours, top-k similarity joins and near-duplicates to a DuckDB
 connection; :class:`Encoder` is the same encoder from Python. ``build_index``
 keeps a table's vector column in memory so that the ``vsa_index_*`` macros
-answer top-k queries with matrix products.
+answer top-k queries with matrix products, or (``method="hnsw"``, with the
+optional faiss-cpu package) from an approximate HNSW graph.
 """
 
+from duckdb_vsa.ann import HnswIndex
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
 from duckdb_vsa.encoder import Encoder
@@ -29,6 +31,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "ExactIndex",
+    "HnswIndex",
     "VectorIndex",
     "bind",
     "build_index",
