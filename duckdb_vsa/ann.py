@@ -230,6 +230,18 @@ class HnswIndex(VectorIndex):
     def ef_search(self, value: int) -> None:
         self._ef_search = _int_option("ef_search", value, 1, 100_000)
 
+    @property
+    def build_arguments(self) -> dict[str, Any]:
+        """``method="hnsw"`` and the options that differ from the defaults."""
+        current = {
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+            "threads": self.threads,
+        }
+        changed = {k: v for k, v in current.items() if v != HNSW_DEFAULTS[k]}
+        return {"method": "hnsw", **changed}
+
     def __repr__(self) -> str:
         where = f", source={self.source.table}.{self.source.column}" if self.source else ""
         return (

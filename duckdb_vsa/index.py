@@ -187,6 +187,12 @@ class VectorIndex(abc.ABC):
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def build_arguments(self) -> dict[str, Any]:
+        """The arguments of :func:`build_index` beyond the defaults that make this kind of
+        index again (``{}`` for an exact index); error messages quote them."""
+        return {}
+
     @abc.abstractmethod
     def search_ragged(self, queries: Any, k: int, *, exclude: Any = None) -> Hits:
         """The best ``k`` hits of each query, as ragged lists.
@@ -735,10 +741,11 @@ def _check_fresh(name: str, index: VectorIndex, fingerprints: np.ndarray) -> Non
         if now != source.rows
         else "rows were inserted, deleted or updated since"
     )
+    extra = "".join(f", {key}={value!r}" for key, value in index.build_arguments.items())
     raise ValueError(
         f"The duckdb_vsa index {name!r} is out of date: table {source.table} changed after the "
         f"index was built ({change}). Rebuild it with duckdb_vsa.build_index(con, "
-        f"{_py_table(source.table)!r}, {source.column!r}, name={name!r}, replace=True)."
+        f"{_py_table(source.table)!r}, {source.column!r}, name={name!r}{extra}, replace=True)."
     )
 
 

@@ -309,12 +309,32 @@ def test_a_changed_table_is_refused_until_rebuilt(con, table, change) -> None:
     rows(con, change)
     with pytest.raises(duckdb.Error, match="index 'items' is out of date"):
         rows(con, query)
-    with pytest.raises(duckdb.Error, match=r"method|replace=True"):
+    # The message rebuilds the same kind of index.
+    with pytest.raises(duckdb.Error, match=r"name='items', method='hnsw', replace=True\)"):
         rows(con, query)
     rebuilt = duckdb_vsa.build_index(con, "items", "vec", method="hnsw", replace=True)
     assert isinstance(rebuilt, HnswIndex)
     assert len(rows(con, query)) == 3
     assert duckdb_vsa.get_index(con, "items") is rebuilt
+
+
+def test_the_stale_message_names_the_options_that_differ(con, table) -> None:
+    duckdb_vsa.build_index(con, "items", "vec", name="tuned", method="hnsw", m=8, ef_search=50)
+    rows(con, "DELETE FROM items WHERE id = 0")
+    with pytest.raises(duckdb.Error, match=r"name='tuned', method='hnsw', m=8, ef_search=50, "):
+        rows(con, "SELECT * FROM vsa_index_search('tuned', vsa_encode('{}'), k := 1)")
+
+
+def test_several_duckdb_threads_give_the_results_of_one(con, table) -> None:
+    load(con, "asks", table[:500] + np.float32(0.02))
+    results = {}
+    for threads in (1, 4):
+        rows(con, f"SET threads = {threads}")
+        results[threads] = rows(
+            con, "SELECT l.id, r.id, score, rank FROM vsa_index_topk_join('asks', 'vec', 'items')"
+        )
+    assert len(results[1]) == 500 * 5
+    assert sorted(results[1]) == sorted(results[4])
 
 
 def test_replace_is_needed_to_rebuild(con, table) -> None:
