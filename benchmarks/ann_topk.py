@@ -24,12 +24,13 @@ records, queries are near-duplicates of some of them (a typo, a nudged price).
 Uniform random unit vectors have no neighbourhood structure and are the
 worst case for any graph index; real encoded tables are clustered.
 
-Build: seconds to build the index from the DuckDB table (for usearch: from
-the numpy array); memory: the index's own size (``nbytes``, usearch's
+Build: seconds (wall and CPU) to build the index from the DuckDB table (for
+usearch: from the numpy array); memory: the index's own size (``nbytes``, usearch's
 ``memory_usage``) and the growth of the process's resident memory during
-the build. queries/s: the whole batch in one call, every core available
-(BLAS, OpenMP, usearch threads); × exact: that rate over the exact Python
-path's, measured in the same run. SQL rows include the freshness fingerprint
+the build. queries/s: the whole batch in one call, on ``--query-threads``
+threads (1 by default: per-core rates, the least disturbed by other work on a
+shared machine); × exact: that rate over the exact Python path's, measured in
+the same run. SQL rows include the freshness fingerprint
 and the join back to the table.
 
 Run: python benchmarks/ann_topk.py [--rows 1000000 --dim 256] [--quick]
@@ -38,10 +39,11 @@ Run: python benchmarks/ann_topk.py [--rows 1000000 --dim 256] [--quick]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import common
@@ -56,6 +58,7 @@ HEADERS = [
     "method",
     "params",
     "build s",
+    "build CPU s",
     "index MB",
     "RSS Δ MB",
     "queries/s",
@@ -75,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--ef-search", default="32,64,128,256", help="values to query with")
     parser.add_argument("--threads", type=int, default=1, help="HNSW build threads (0: all)")
+    parser.add_argument(
+        "--query-threads",
+        type=int,
+        default=1,
+        help="threads of every query path (BLAS, OpenMP, usearch, DuckDB); 0: all cores",
+    )
     parser.add_argument(
         "--engines", default="exact,faiss,usearch,vss", help="which contenders to run"
     )
@@ -136,15 +145,17 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def built(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, seconds, resident memory growth in MB) of a build."""
+def built(fn: Callable[[], Any]) -> tuple[Any, list[float]]:
+    """(result, [wall seconds, CPU seconds of every thread, resident memory growth in MB])."""
     gc.collect()
     before = rss_mb()
+    cpu = time.process_time()
     start = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     gc.collect()
-    return result, seconds, rss_mb() - before
+    return result, [seconds, cpu, rss_mb() - before]
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
@@ -155,6 +166,25 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
         result = fn()
         runs.append(time.perf_counter() - start)
     return result, float(np.median(runs))
+
+
+@contextlib.contextmanager
+def query_threads(threads: int) -> Iterator[None]:
+    """Limit BLAS and OpenMP (faiss) to ``threads`` (0: leave them alone)."""
+    if not threads:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("(threadpoolctl is not installed: BLAS and OpenMP use every core)")
+        yield
+        return
+    # Load faiss's OpenMP runtime first, so that the limit reaches it.
+    with contextlib.suppress(ImportError):
+        import faiss  # noqa: F401
+    with threadpool_limits(limits=threads):
+        yield
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:
@@ -193,6 +223,8 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
     targets, queries = make_data(args, n)
     con = duckdb.connect()
     duckdb_vsa.register(con, dim=dim)
+    if args.query_threads:
+        con.execute(f"SET threads = {args.query_threads}")
     common.load_vectors(con, "targets", targets)
     common.load_vectors(con, "queries", queries)
     rows: list[list] = []
@@ -200,15 +232,16 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
     params_hnsw = f"m={args.m}, ef_construction={args.ef_construction}"
 
     # The exact index: its top 10 is the reference.
-    exact_index, seconds, grown = built(lambda: duckdb_vsa.build_index(con, "targets", "v"))
+    exact_index, cost = built(lambda: duckdb_vsa.build_index(con, "targets", "v"))
     assert np.array_equal(exact_index.ids, np.arange(n)), "rowids are not the row order"
     exact, exact_s = timed(lambda: exact_index.search(queries, k)[0], 1)
     exact_qps = nq / exact_s
-    exact_row = [n, dim, "exact: ExactIndex.search", "", seconds, exact_index.nbytes / mb, grown]
+    exact_row = [n, dim, "exact: ExactIndex.search", "", *cost[:2], exact_index.nbytes / mb,
+                 cost[2]]  # fmt: skip
     rows.append([*exact_row, exact_qps, 1.0, 1.0])
     if not args.no_sql:
         found, s = timed(lambda: sql_topk(con, "targets", nq, k), 1)
-        rows.append([n, dim, "exact: vsa_index_topk_join (SQL)", "", None, None, None, nq / s,
+        rows.append([n, dim, "exact: vsa_index_topk_join (SQL)", "", *[None] * 4, nq / s,
                      (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
     if "exact" not in args.engine_set:
         rows = rows[:0]
@@ -218,7 +251,7 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
 
     if "faiss" in args.engine_set:
         try:
-            index, seconds, grown = built(
+            index, cost = built(
                 lambda: duckdb_vsa.build_index(
                     con,
                     "targets",
@@ -236,7 +269,7 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
             for ef in args.efs:
                 index.ef_search = ef
                 found, s = timed(lambda: index.search(queries, k)[0], args.repeat)
-                build = [seconds, index.nbytes / mb, grown] if first else [None, None, None]
+                build = [*cost[:2], index.nbytes / mb, cost[2]] if first else [None] * 4
                 rows.append([n, dim, "hnsw (faiss): HnswIndex.search",
                              f"{params_hnsw}, ef_search={ef}", *build, nq / s,
                              (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
@@ -245,11 +278,11 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
                 index.ef_search = duckdb_vsa.ann.HNSW_DEFAULTS["ef_search"]
                 found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
                 rows.append([n, dim, "hnsw (faiss): vsa_index_topk_join (SQL)",
-                             f"ef_search={index.ef_search}", None, None, None, nq / s,
+                             f"ef_search={index.ef_search}", *[None] * 4, nq / s,
                              (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
             duckdb_vsa.drop_index(con, "targets")
             index = None
-            print(f"(faiss done: {n:,} × {dim}, build {seconds:.0f} s)", flush=True)
+            print(f"(faiss done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
 
     if "usearch" in args.engine_set:
         try:
@@ -269,21 +302,23 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
                 graph.add(np.arange(n), targets, threads=args.threads)
                 return graph
 
-            graph, seconds, grown = built(build_usearch)
+            graph, cost = built(build_usearch)
             first = True
             for ef in args.efs:
                 graph.expansion_search = ef
                 found, s = timed(
-                    lambda: graph.search(queries, k, threads=0).keys.astype(np.int64),
+                    lambda: graph.search(queries, k, threads=args.query_threads).keys.astype(
+                        np.int64
+                    ),
                     args.repeat,
                 )
-                build = [seconds, graph.memory_usage / mb, grown] if first else [None] * 3
+                build = [*cost[:2], graph.memory_usage / mb, cost[2]] if first else [None] * 4
                 rows.append([n, dim, "hnsw (usearch, not chosen): Index.search",
                              f"{params_hnsw}, ef_search={ef}", *build, nq / s,
                              (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
                 first = False
             graph = None
-            print(f"(usearch done: {n:,} × {dim}, build {seconds:.0f} s)", flush=True)
+            print(f"(usearch done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
     con.close()
     return rows
 
@@ -296,19 +331,22 @@ def main(argv: list[str] | None = None) -> None:
         [
             f"k = {args.k}; {args.queries:,} queries; data: {args.data} unit float32 vectors in "
             "a FLOAT[D] column of an in-memory DuckDB",
-            f"HNSW build threads = {args.threads} (1: the same graph on every build); queries "
-            "use every core (BLAS, OpenMP, usearch threads=0)",
+            f"HNSW build threads = {args.threads} (1: the same graph on every build); query "
+            f"threads = {args.query_threads or 'all cores'} for every path (BLAS and OpenMP "
+            "through threadpoolctl, usearch threads=, DuckDB SET threads)",
             f"queries/s: median of {args.repeat} runs of the whole batch in one call "
             "(the exact paths: one run); × exact: over ExactIndex.search in the same run",
             "recall@10: share of the exact index's top 10 that each method returns",
             "build s: build_index from the DuckDB table (usearch: from the numpy array); "
-            "RSS Δ: resident memory growth during the build",
+            "build CPU s: CPU time of the process during the build (on a shared machine the "
+            "wall time also counts waiting for a core); RSS Δ: resident memory growth",
             f"DuckDB vss (HNSW) extension: {vss}",
         ],
     )
     rows: list[list] = []
     for n in args.sizes:
-        rows.extend(run(args, n))
+        with query_threads(args.query_threads):
+            rows.extend(run(args, n))
     print()
     print(common.markdown_table(HEADERS, rows))
 
