@@ -347,8 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.sizes:
         with query_threads(args.query_threads):
             rows.extend(run(args, n))
-    print()
-    print(common.markdown_table(HEADERS, rows))
+        # After every size, so that partial results survive a run stopped later.
+        print()
+        print(common.markdown_table(HEADERS, rows), flush=True)
 
 
 if __name__ == "__main__":
