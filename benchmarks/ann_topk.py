@@ -33,7 +33,7 @@ shared machine); × exact: that rate over the exact Python path's, measured in
 the same run. SQL rows include the freshness fingerprint
 and the join back to the table.
 
-Run: python benchmarks/ann_topk.py [--rows 1000000 --dim 256] [--quick]
+Run: python benchmarks/ann_topk.py [--rows 1000000 --dim 256] [--ef-construction 40] [--quick]
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--data", choices=("clustered", "records"), default="clustered")
-    parser.add_argument("--m", type=int, default=16, help="HNSW links per node")
-    parser.add_argument("--ef-construction", type=int, default=40)
-    parser.add_argument("--ef-search", default="32,64,128,256", help="values to query with")
+    defaults = duckdb_vsa.ann.HNSW_DEFAULTS
+    parser.add_argument("--m", type=int, default=defaults["m"], help="HNSW links per node")
+    parser.add_argument("--ef-construction", type=int, default=defaults["ef_construction"])
+    parser.add_argument("--ef-search", default="32,64,128", help="values to query with")
     parser.add_argument("--threads", type=int, default=1, help="HNSW build threads (0: all)")
     parser.add_argument(
         "--query-threads",
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.dim, args.queries = "4000", 256, 200
-        args.ef_search, args.repeat = "32,128", 1
+        args.ef_search, args.repeat = "32,64", 1
     args.sizes = [int(r) for r in args.rows.split(",") if r.strip()]
     args.efs = [int(e) for e in args.ef_search.split(",") if e.strip()]
     args.engine_set = {e.strip() for e in args.engines.split(",") if e.strip()}

@@ -37,7 +37,7 @@ from duckdb_vsa.index import (
 __all__ = ["HNSW_DEFAULTS", "HnswIndex", "import_faiss"]
 
 #: Default build and search parameters of :class:`HnswIndex`.
-HNSW_DEFAULTS: dict[str, int] = {"m": 16, "ef_construction": 40, "ef_search": 128, "threads": 1}
+HNSW_DEFAULTS: dict[str, int] = {"m": 16, "ef_construction": 128, "ef_search": 64, "threads": 1}
 
 _INSTALL_HINT = (
     'method="hnsw" needs the faiss-cpu package, which is not installed: install it with '
@@ -118,10 +118,10 @@ class HnswIndex(VectorIndex):
         Graph degree: links per node on the upper layers, twice as many on the
         bottom one. More links: better recall, more memory (``8 * m`` bytes per
         vector on the bottom layer) and slower builds.
-    ef_construction : int, default 40
+    ef_construction : int, default 128
         Candidates kept while linking a new vector. More: a better graph, a
         slower build.
-    ef_search : int, default 128
+    ef_search : int, default 64
         Candidates kept while searching (at least ``k`` are kept). More:
         better recall, slower queries. Can be changed after the build.
     threads : int, default 1
