@@ -6,9 +6,11 @@ holds one table column as a contiguous float32 matrix, and a vectorised UDF
 answers a whole Arrow chunk of queries (up to 2048 rows) with one matrix
 product per block of index rows.
 
-:class:`VectorIndex` is the interface (an approximate index can sit behind it
-later); :class:`ExactIndex` is brute force, exact, and ranks ties by the
-smaller id exactly as the builtin macros rank them by the earlier row.
+:class:`VectorIndex` is the interface; :class:`ExactIndex` is brute force,
+exact, and ranks ties by the smaller id exactly as the builtin macros rank them
+by the earlier row. ``duckdb_vsa.ann.HnswIndex`` (``method="hnsw"``) is an
+approximate HNSW graph behind the same interface, for tables too large to
+scan per query.
 
 :func:`build_index` makes an index from a table's vector column and puts it in
 a per-database catalog that the SQL macros of ``sql/vsa_index.sql`` reach by
@@ -27,7 +29,8 @@ SQL, after ``duckdb_vsa.register(con)`` and ``build_index(con, "items", "vec")``
     vsa_index_near_duplicates('items', threshold := 0.9, k := 10)
     vsa_index_topk('items', query, k := 10)         -- LIST of STRUCT(rowid, score)
 
-Memory: an index holds ``rows x dim x 4`` bytes until :func:`drop_index`;
+Memory: an exact index holds ``rows x dim x 4`` bytes until :func:`drop_index`
+(an HNSW index about ``rows x (dim x 4 + 8 x m + 20)``);
 each search call adds at most ``block_bytes`` of scores plus a few candidate
 entries per query. Nothing else is cached.
 """
@@ -184,6 +187,12 @@ class VectorIndex(abc.ABC):
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def build_arguments(self) -> dict[str, Any]:
+        """The arguments of :func:`build_index` beyond the defaults that make this kind of
+        index again (``{}`` for an exact index); error messages quote them."""
+        return {}
+
     @abc.abstractmethod
     def search_ragged(self, queries: Any, k: int, *, exclude: Any = None) -> Hits:
         """The best ``k`` hits of each query, as ragged lists.
@@ -301,37 +310,9 @@ class ExactIndex(VectorIndex):
         block_bytes: int = DEFAULT_BLOCK_BYTES,
         copy: bool = True,
     ) -> None:
-        if copy:
-            matrix = np.array(vectors, dtype=np.float32, order="C", copy=True)
-        else:
-            matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] < 1:
-            raise ValueError(
-                f"An index needs a 2-D array of vectors (rows x dimension), got shape "
-                f"{matrix.shape}."
-            )
-        if not np.isfinite(matrix).all():
-            raise ValueError(
-                "The vectors contain NaN or infinite values; an index can only rank finite "
-                "vectors. Remove or re-encode those rows."
-            )
-        if ids is None:
-            keys = np.arange(len(matrix), dtype=np.int64)
-        else:
-            keys = np.array(ids, dtype=np.int64).reshape(-1)
-            if len(keys) != len(matrix):
-                raise ValueError(
-                    f"Got {len(keys)} ids for {len(matrix)} vectors; give one id per vector."
-                )
-            order = np.argsort(keys, kind="stable")
-            if len(keys) and not np.array_equal(order, np.arange(len(keys))):
-                keys, matrix = keys[order], matrix[order]
-            if len(keys) > 1 and not (np.diff(keys) > 0).all():
-                raise ValueError("The ids of an index must be distinct; some id occurs twice.")
+        matrix, keys = _vectors_and_ids(vectors, ids, copy=copy)
         if block_bytes < 1:
             raise ValueError(f"block_bytes must be a positive number of bytes, got {block_bytes}.")
-        matrix.flags.writeable = False
-        keys.flags.writeable = False
         self._matrix = matrix
         self._ids = keys
         self.block_bytes = int(block_bytes)
@@ -405,6 +386,43 @@ class ExactIndex(VectorIndex):
             keep = _rank_in_row(rows, m) < k
             rows, ids, vals = rows[keep], ids[keep], vals[keep]
         return Hits(np.bincount(rows, minlength=m).astype(np.int64), ids, vals)
+
+
+def _vectors_and_ids(vectors: Any, ids: Any, *, copy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors as a C-contiguous float32 matrix and their ids, both in ascending id order.
+
+    Raises ValueError if the vectors are not a finite 2-D array or the ids are
+    not distinct or do not match the vectors. The arrays come back read-only.
+    """
+    if copy:
+        matrix = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    else:
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[1] < 1:
+        raise ValueError(
+            f"An index needs a 2-D array of vectors (rows x dimension), got shape {matrix.shape}."
+        )
+    if not np.isfinite(matrix).all():
+        raise ValueError(
+            "The vectors contain NaN or infinite values; an index can only rank finite "
+            "vectors. Remove or re-encode those rows."
+        )
+    if ids is None:
+        keys = np.arange(len(matrix), dtype=np.int64)
+    else:
+        keys = np.array(ids, dtype=np.int64).reshape(-1)
+        if len(keys) != len(matrix):
+            raise ValueError(
+                f"Got {len(keys)} ids for {len(matrix)} vectors; give one id per vector."
+            )
+        order = np.argsort(keys, kind="stable")
+        if len(keys) and not np.array_equal(order, np.arange(len(keys))):
+            keys, matrix = keys[order], matrix[order]
+        if len(keys) > 1 and not (np.diff(keys) > 0).all():
+            raise ValueError("The ids of an index must be distinct; some id occurs twice.")
+    matrix.flags.writeable = False
+    keys.flags.writeable = False
+    return matrix, keys
 
 
 class _Best:
@@ -723,10 +741,11 @@ def _check_fresh(name: str, index: VectorIndex, fingerprints: np.ndarray) -> Non
         if now != source.rows
         else "rows were inserted, deleted or updated since"
     )
+    extra = "".join(f", {key}={value!r}" for key, value in index.build_arguments.items())
     raise ValueError(
         f"The duckdb_vsa index {name!r} is out of date: table {source.table} changed after the "
         f"index was built ({change}). Rebuild it with duckdb_vsa.build_index(con, "
-        f"{_py_table(source.table)!r}, {source.column!r}, name={name!r}, replace=True)."
+        f"{_py_table(source.table)!r}, {source.column!r}, name={name!r}{extra}, replace=True)."
     )
 
 
@@ -877,6 +896,7 @@ def build_index(
     check: str = "full",
     method: str = "exact",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    **options: Any,
 ) -> VectorIndex:
     """Build an in-memory index of a table's vector column for the ``vsa_index_*`` macros.
 
@@ -915,15 +935,22 @@ def build_index(
         vector under a new rowid) and rows renumbered by a checkpoint, but
         not a vector edited only outside the sampled elements and moved back
         onto its old rowid by a checkpoint.
-    method : {"exact"}, default "exact"
-        The kind of index. Only exact brute force exists so far.
+    method : {"exact", "hnsw"}, default "exact"
+        The kind of index. ``"exact"``: brute force, the true top k
+        (:class:`ExactIndex`). ``"hnsw"``: an approximate HNSW graph from
+        faiss (:class:`~duckdb_vsa.ann.HnswIndex`), for tables too large to
+        scan per query; it needs ``pip install "duckdb-vsa[ann]"``.
     block_bytes : int, default DEFAULT_BLOCK_BYTES
-        Scratch budget of each search call (score block).
+        Scratch budget of each search call (score block); ``"exact"`` only.
+    **options
+        Parameters of the ``"hnsw"`` index: ``m``, ``ef_construction``,
+        ``ef_search``, ``threads`` (see :class:`~duckdb_vsa.ann.HnswIndex`).
 
     Returns
     -------
     VectorIndex
-        The index (an :class:`ExactIndex` whose ids are the table's rowids).
+        The index (an :class:`ExactIndex` or ``HnswIndex`` whose ids are the
+        table's rowids).
 
     Raises
     ------
@@ -931,7 +958,10 @@ def build_index(
         If duckdb_vsa is not registered on ``con``, the table is a view or does
         not exist, the column is missing, not a vector column, of another
         dimension than the encoder, or holds NULL or non-finite elements, or an
-        index of that name exists and ``replace`` is False.
+        index of that name exists and ``replace`` is False, or ``method`` or an
+        option is not one of those above.
+    ImportError
+        If ``method="hnsw"`` and faiss-cpu is not installed.
 
     Examples
     --------
@@ -955,8 +985,7 @@ def build_index(
 
     if check not in CHECKS:
         raise ValueError(f"check must be 'full' or 'sample', got {check!r}.")
-    if method != "exact":
-        raise ValueError(f"method must be 'exact' (the only kind of index so far), got {method!r}.")
+    make = _index_maker(method, block_bytes, options)
     encoder = registered_encoder(con)
     if encoder is None:
         raise ValueError(
@@ -1023,7 +1052,7 @@ def build_index(
         matrix = _table_matrix(result.column(2), dim, qualified, column_name)
     del result
     try:
-        index = ExactIndex(matrix, rowids, block_bytes=block_bytes, copy=False)
+        index = make(matrix, rowids)
     except ValueError as err:
         raise ValueError(f"Column {column_name!r} of {qualified}: {err}") from None
     index.source = dataclasses.replace(pending, fingerprint=fingerprint)
@@ -1035,6 +1064,34 @@ def build_index(
             )
         catalog.indexes[index_name] = index
     return index
+
+
+def _index_maker(method: str, block_bytes: int, options: dict[str, Any]) -> Any:
+    """A function (vectors, ids) -> VectorIndex for ``method``; checks everything first."""
+    if method == "exact":
+        if options:
+            raise ValueError(
+                f"Option(s) {', '.join(sorted(options))} apply to method='hnsw' only; the exact "
+                "index takes block_bytes alone."
+            )
+        if block_bytes < 1:
+            raise ValueError(f"block_bytes must be a positive number of bytes, got {block_bytes}.")
+        return lambda vectors, ids: ExactIndex(vectors, ids, block_bytes=block_bytes, copy=False)
+    if method == "hnsw":
+        from duckdb_vsa.ann import HnswIndex, check_options, import_faiss
+
+        if block_bytes != DEFAULT_BLOCK_BYTES:
+            raise ValueError(
+                "block_bytes applies to method='exact' only; an HNSW index takes m, "
+                "ef_construction, ef_search and threads."
+            )
+        checked = check_options(options)
+        import_faiss()
+        return lambda vectors, ids: HnswIndex(vectors, ids, copy=False, **checked)
+    raise ValueError(
+        f"method must be 'exact' (brute force) or 'hnsw' (approximate, needs faiss-cpu), got "
+        f"{method!r}."
+    )
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:

@@ -119,3 +119,19 @@ def test_cli_encode_quick() -> None:
         ("2,000", "duckdb"),
     }
     assert "duckdb-vsa search" in out
+
+
+def test_ann_topk_quick() -> None:
+    out = run_quick("ann_topk.py")
+    rows = [cells(r) for r in table_rows(out, "rows")]
+    methods = {r[2] for r in rows}
+    for contender in ("exact: ExactIndex.search", "exact: vsa_index_topk_join (SQL)"):
+        assert contender in methods, contender
+    # The optional engines are either measured or skipped with a note.
+    engines = (("hnsw (faiss)", "(hnsw faiss skipped"), ("usearch", "(usearch skipped"))
+    for engine, skipped in engines:
+        assert any(engine in m for m in methods) or skipped in out, engine
+    assert "DuckDB vss (HNSW) extension:" in out
+    for row in rows:
+        recall = float(row[-1])
+        assert 0.0 <= recall <= 1.0, row
