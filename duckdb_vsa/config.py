@@ -34,9 +34,9 @@ class EncoderConfig:
         ``s`` in ``t = asinh(x / s)``.
     number_bandwidth : float, default 0.2
         ``h``: numbers whose ``t`` differ by ``h`` have similarity ``exp(-1/2)``.
-    w_str, w_tok, w_gram : float, default 0.25, 0.5, 1.0
+    w_str, w_tok, w_gram : float, default 0.0, 0.0, 1.0
         Weights of the whole-string atom, the word-token bag and the trigram bag.
-    w_bag, w_seq : float, default 1.0, 1.0
+    w_bag, w_seq : float, default 1.0, 0.5
         Weights of the unordered and the positional part of an array.
     alpha : float, default 0.3
         Weight of the unbound content shadow C (robustness to renamed keys).
@@ -60,11 +60,11 @@ class EncoderConfig:
     binding: str = "perm"
     number_scale: float = 0.01
     number_bandwidth: float = 0.2
-    w_str: float = 0.25
-    w_tok: float = 0.5
+    w_str: float = 0.0
+    w_tok: float = 0.0
     w_gram: float = 1.0
     w_bag: float = 1.0
-    w_seq: float = 1.0
+    w_seq: float = 0.5
     alpha: float = 0.3
     beta: float = 0.2
     w_num_exact: float = 0.0
