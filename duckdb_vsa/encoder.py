@@ -232,9 +232,12 @@ class Encoder:
                     raise DocumentError(f"Cannot encode document: {err}") from None
                 valid[i] = False
         vectors = self._encode_values(values)
-        flat = np.zeros((len(texts), self.dim), dtype=np.float32)
-        flat[valid] = vectors
-        mask = None if valid.all() else pa.array(~valid)
+        if len(vectors) == len(texts):
+            flat, mask = vectors, None
+        else:
+            flat = np.zeros((len(texts), self.dim), dtype=np.float32)
+            flat[valid] = vectors
+            mask = pa.array(~valid)
         return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), self.dim, mask=mask)
 
     def encode_tree(self, doc: Any) -> np.ndarray:
@@ -541,14 +544,27 @@ class Encoder:
         return basis_matrix, ptr, basis, coef
 
     def _unit_rows(self, rows: np.ndarray) -> np.ndarray:
-        rows64 = rows.astype(np.float64)
-        norms = np.sqrt(np.square(rows64).sum(axis=1))
-        degenerate = ~(norms > 1e-30)
-        if degenerate.any():
-            # Weights can cancel only in contrived configurations; never return zero.
+        """Scale every row to unit length, in place when ``rows`` is a float32 array.
+
+        Each row's squared norm is one float32 reduction over that row alone, so
+        the result does not depend on the other rows.
+        """
+        rows = np.require(rows, dtype=np.float32, requirements=("C", "W"))
+        squares = np.einsum("ij,ij->i", rows, rows)
+        fine = (squares > 1e-30) & (squares < 1e30)
+        if not fine.all():
+            # Tiny, huge or zero rows: float64, and never return zero (weights can
+            # cancel only in contrived configurations).
+            bad = np.flatnonzero(~fine)
+            rows64 = rows[bad].astype(np.float64)
+            norms = np.sqrt(np.square(rows64).sum(axis=1))
+            degenerate = ~(norms > 1e-30)
             rows64[degenerate] = self.leaves.literal("null")
             norms[degenerate] = 1.0
-        return (rows64 / norms[:, None]).astype(np.float32)
+            rows[bad] = rows64 / norms[:, None]
+            squares[bad] = 1.0
+        rows *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
+        return rows
 
     def _chain_ops(self, flat: Flattener, chains: np.ndarray) -> list[Any]:
         """The op of every chain in ``chains`` (and, on the way, of its ancestors)."""

@@ -91,3 +91,11 @@ def test_profile_encode_quick() -> None:
     rows = "\n".join(table_rows(out, "workload"))
     for stage in ("parse", "flatten", "leaf vectors", "bind", "sparse sum", "Arrow", "total"):
         assert stage in rows, stage
+
+
+def test_encode_memory_quick() -> None:
+    out = run_quick("encode_memory.py")
+    rows = [cells(r) for r in table_rows(out, "workload")]
+    assert len(rows) == 1 and rows[0][0] == "flat"
+    assert int(rows[0][1].replace(",", "")) == 5_000
+    assert float(rows[0][6].replace(",", "")) > 0  # peak RSS MiB
