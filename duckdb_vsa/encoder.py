@@ -51,6 +51,9 @@ def _is_number_key(key: Any) -> bool:
 ON_ERROR = ("raise", "null")
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
+#: With ``binding="haar"`` and the default ``cache_bytes``, the role cache holds at
+#: least this many D x D matrices (roles and chains): a nested schema needs ~100.
+HAAR_DEFAULT_MATRICES = 128
 #: Terms per group of rows: bounds the bound-pair matrix (GROUP_TERMS x D floats).
 GROUP_TERMS = 16_384
 #: Chains up to this depth are cached across batches by their path.
@@ -80,6 +83,8 @@ class Encoder:
     cache_bytes : int, default 256 MiB
         Budget of each of the caches (role and chain matrices, string leaves and
         atoms, key bags). Not part of the configuration: it changes speed only.
+        Left at its default with ``binding="haar"``, the role cache gets at least
+        ``HAAR_DEFAULT_MATRICES`` dense matrices (512 MiB at D = 1024).
     **options
         Any other field of :class:`~duckdb_vsa.config.EncoderConfig`
         (``alpha``, ``beta``, ``number_bandwidth``...).
@@ -104,14 +109,18 @@ class Encoder:
         seed: int = 0,
         binding: str = "perm",
         *,
-        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        cache_bytes: int | None = None,
         **options: Any,
     ) -> None:
         self.config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
-        self.cache_bytes = int(cache_bytes)
+        self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        role_bytes = self.cache_bytes
+        if cache_bytes is None and self.config.binding == "haar":
+            # Dense roles are 4 D^2 bytes each: size the default by D, not in bytes.
+            role_bytes = max(role_bytes, HAAR_DEFAULT_MATRICES * 4 * self.config.dim**2)
         self.atoms = AtomSource(self.config.dim, self.config.seed)
         self.roles: RoleFamily = make_roles(
-            self.config.binding, self.config.dim, self.config.seed, self.cache_bytes
+            self.config.binding, self.config.dim, self.config.seed, role_bytes
         )
         self.leaves = LeafEncoder(self.config, self.atoms, self.cache_bytes)
         self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
