@@ -44,7 +44,7 @@ GROUPING = "grouping loop (rest of _encode_values)"
 FLATTEN = "flatten (Flattener.add)"
 LEAF_REST = "leaf vectors: rest of _leaf_bases"
 STRINGS = "leaf vectors: strings (rest of LeafEncoder.strings)"
-ATOM_CACHE = "leaf vectors: atom cache lookups (_cached_atoms)"
+ATOM_CACHE = "leaf vectors: atom cache lookups (_cached_signs)"
 NUMBERS = "leaf vectors: numbers (number_levels, levels)"
 ATOMS = "atom generation (AtomSource.atoms, any caller)"
 CHAIN_OPS = "bind: chain ops (_chain_ops)"
@@ -83,10 +83,12 @@ TARGETS = (
     (STRINGS, "leaves", "strings"),
     (ATOM_CACHE, "leaves", "_cached_atoms"),
     (ATOM_CACHE, "leaves", "_atom_matrix"),
+    (ATOM_CACHE, "leaves", "_cached_signs"),
     (NUMBERS, "leaves", "number_levels"),
     (NUMBERS, "leaves", "numbers"),
     (NUMBERS, "leaves", "levels"),
     (ATOMS, "atoms", "atoms"),
+    (ATOMS, "atoms", "signs"),
     (CHAIN_OPS, "", "_chain_ops"),
     (APPLY, "roles", "apply"),
     (APPLY, "roles", "bind_pairs"),

@@ -56,12 +56,21 @@ class AtomSource:
         >>> bool((a[0] == a[1]).all()), round(float(a[0] @ a[0]), 5)
         (True, 1.0)
         """
+        return self.signs(namespace, texts).astype(np.float32) * self._scale
+
+    def signs(self, namespace: str, texts: Sequence[str]) -> np.ndarray:
+        """The signs of the atoms of ``texts``: int8 rows of ``+1`` and ``-1``.
+
+        ``atoms(namespace, texts) == signs(namespace, texts) / sqrt(dim)``; sums of
+        sign rows with integer weights are exact in float32, whatever their order.
+        """
         if namespace not in NAMESPACES:
             raise ValueError(f"Unknown atom namespace {namespace!r}; use one of {NAMESPACES}.")
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        digests = [prng.digest(self.seed, namespace, t) for t in texts]
-        return prng.sign_rows(digests, self.dim).astype(np.float32) * self._scale
+            return np.zeros((0, self.dim), dtype=np.int8)
+        seed = self.seed
+        digests = [prng.digest(seed, namespace, t) for t in texts]
+        return prng.sign_rows(digests, self.dim)
 
     def atom(self, namespace: str, text: str) -> np.ndarray:
         """Return one atom (see :meth:`atoms`)."""

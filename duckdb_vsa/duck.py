@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from duckdb_vsa.config import ENCODER_VERSION
-from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, ON_ERROR, Encoder
+from duckdb_vsa.encoder import ON_ERROR, Encoder
 from duckdb_vsa.flatten import DocumentError, parse_json
 from duckdb_vsa.index import ensure_index_functions
 from duckdb_vsa.probe import vectors_from_arrow, vectors_to_arrow
@@ -67,10 +67,10 @@ _KEEPALIVE: list[Any] = []
 _LOCK = threading.RLock()
 
 
-def _shared_encoder(cache_bytes: int, **config: Any) -> Encoder:
+def _shared_encoder(cache_bytes: int | None, **config: Any) -> Encoder:
     """One encoder (and one set of caches) per configuration in this process."""
     candidate = Encoder(cache_bytes=cache_bytes, **config)
-    key = (candidate.fingerprint, candidate.cache_bytes)
+    key = (candidate.fingerprint, cache_bytes)
     return _ENCODERS.setdefault(key, candidate)
 
 
@@ -247,7 +247,7 @@ def register(
     binding: str = "perm",
     on_error: str = "raise",
     replace: bool = False,
-    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    cache_bytes: int | None = None,
     **options: Any,
 ) -> Encoder:
     """Register duckdb_vsa's SQL functions and macros on a DuckDB connection.
@@ -267,7 +267,8 @@ def register(
         If this connection already has duckdb_vsa registered with another
         configuration, switch it to this one instead of raising.
     cache_bytes : int, default 256 MiB
-        Budget of each encoder cache.
+        Budget of each encoder cache (see :class:`Encoder`: with ``binding="haar"``
+        the default role cache holds at least 128 dense matrices).
 
     Returns
     -------

@@ -52,6 +52,9 @@ def _is_number_key(key: Any) -> bool:
 ON_ERROR = ("raise", "null")
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
+#: With ``binding="haar"`` and the default ``cache_bytes``, the role cache holds at
+#: least this many D x D matrices (roles and chains): a nested schema needs ~100.
+HAAR_DEFAULT_MATRICES = 128
 #: Terms per group of rows: bounds the bound-pair matrix (GROUP_TERMS x D floats).
 GROUP_TERMS = 16_384
 #: Chains up to this depth are cached across batches by their path.
@@ -102,6 +105,8 @@ class Encoder:
     cache_bytes : int, default 256 MiB
         Budget of each of the caches (role and chain matrices, string leaves and
         atoms, key bags). Not part of the configuration: it changes speed only.
+        Left at its default with ``binding="haar"``, the role cache gets at least
+        ``HAAR_DEFAULT_MATRICES`` dense matrices (512 MiB at D = 1024).
     **options
         Any other field of :class:`~duckdb_vsa.config.EncoderConfig`
         (``alpha``, ``beta``, ``number_bandwidth``...).
@@ -126,14 +131,18 @@ class Encoder:
         seed: int = 0,
         binding: str = "perm",
         *,
-        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        cache_bytes: int | None = None,
         **options: Any,
     ) -> None:
         self.config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
-        self.cache_bytes = int(cache_bytes)
+        self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
+        role_bytes = self.cache_bytes
+        if cache_bytes is None and self.config.binding == "haar":
+            # Dense roles are 4 D^2 bytes each: size the default by D, not in bytes.
+            role_bytes = max(role_bytes, HAAR_DEFAULT_MATRICES * 4 * self.config.dim**2)
         self.atoms = AtomSource(self.config.dim, self.config.seed)
         self.roles: RoleFamily = make_roles(
-            self.config.binding, self.config.dim, self.config.seed, self.cache_bytes
+            self.config.binding, self.config.dim, self.config.seed, role_bytes
         )
         self.leaves = LeafEncoder(self.config, self.atoms, self.cache_bytes)
         self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
@@ -265,9 +274,12 @@ class Encoder:
                     raise DocumentError(f"Cannot encode document: {err}") from None
                 valid[i] = False
         vectors = self._encode_values(values)
-        flat = np.zeros((len(texts), self.dim), dtype=np.float32)
-        flat[valid] = vectors
-        mask = None if valid.all() else pa.array(~valid)
+        if len(vectors) == len(texts):
+            flat, mask = vectors, None
+        else:
+            flat = np.zeros((len(texts), self.dim), dtype=np.float32)
+            flat[valid] = vectors
+            mask = pa.array(~valid)
         return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), self.dim, mask=mask)
 
     def encode_tree(self, doc: Any) -> np.ndarray:
@@ -574,14 +586,27 @@ class Encoder:
         return basis_matrix, ptr, basis, coef
 
     def _unit_rows(self, rows: np.ndarray) -> np.ndarray:
-        rows64 = rows.astype(np.float64)
-        norms = np.sqrt(np.square(rows64).sum(axis=1))
-        degenerate = ~(norms > 1e-30)
-        if degenerate.any():
-            # Weights can cancel only in contrived configurations; never return zero.
+        """Scale every row to unit length, in place when ``rows`` is a float32 array.
+
+        Each row's squared norm is one float32 reduction over that row alone, so
+        the result does not depend on the other rows.
+        """
+        rows = np.require(rows, dtype=np.float32, requirements=("C", "W"))
+        squares = np.einsum("ij,ij->i", rows, rows)
+        fine = (squares > 1e-30) & (squares < 1e30)
+        if not fine.all():
+            # Tiny, huge or zero rows: float64, and never return zero (weights can
+            # cancel only in contrived configurations).
+            bad = np.flatnonzero(~fine)
+            rows64 = rows[bad].astype(np.float64)
+            norms = np.sqrt(np.square(rows64).sum(axis=1))
+            degenerate = ~(norms > 1e-30)
             rows64[degenerate] = self.leaves.literal("null")
             norms[degenerate] = 1.0
-        return (rows64 / norms[:, None]).astype(np.float32)
+            rows[bad] = rows64 / norms[:, None]
+            squares[bad] = 1.0
+        rows *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
+        return rows
 
     def _chain_ops(self, flat: Flattener, chains: np.ndarray) -> list[Any]:
         """The op of every chain in ``chains`` (and, on the way, of its ancestors)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import repeat
 from json.decoder import scanstring
 from typing import Any
 
@@ -261,6 +262,8 @@ class Flattener:
         self.chain_parent: list[int] = [-1]
         self.chain_step: list[str | int | None] = [None]
         self.set_index: dict[tuple[int, str | int, int], int] = {}
+        # (chain set, object keys) or (chain set, array length) -> the members' chain sets.
+        self._plans: dict[tuple[int, Any], Any] = {}
         self.set_pairs: list[tuple[tuple[int, float], ...]] = [((0, 1.0),)]
         self.set_size: list[int] = [1]
         # A set's parent and step, recorded when it is created, name its path.
@@ -360,20 +363,50 @@ class Flattener:
         self.row_leaves.append(len(self.occ_leaf) - mark)
         self.n_terms += terms
 
+    def _object_plan(self, cs: int, value: dict) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Keys of an object in reverse sorted order and their chain sets, interned.
+
+        A plan depends only on the parent chain set and the object's keys (in
+        insertion order), so records of one schema reuse it: no sort and no
+        chain-set lookup per member.
+        """
+        members = _sorted_items(value)
+        n = len(members)
+        keys = tuple(k for k, _ in members)
+        sets = []
+        for k in keys:
+            key = (cs, k, n)
+            child_cs = self.set_index.get(key)
+            sets.append(self._child_set(key) if child_cs is None else child_cs)
+        plan = self._plans[(cs, tuple(value))] = (keys, tuple(sets))
+        return plan
+
+    def _array_plan(self, cs: int, n: int) -> tuple[int, ...]:
+        """Chain sets of the positions of an ``n``-element array, last position first."""
+        sets = []
+        for i in range(n - 1, -1, -1):
+            key = (cs, i, -n)
+            child_cs = self.set_index.get(key)
+            sets.append(self._child_set(key) if child_cs is None else child_cs)
+        plan = self._plans[(cs, n)] = tuple(sets)
+        return plan
+
     def _walk(self, doc: Any) -> tuple[tuple[str, ...], int]:
-        # The encoder's hot loop: locals and exact type checks on purpose.
+        # The encoder's hot loop: locals, exact type checks and interned plans on purpose.
         max_depth, max_position = self.max_chain_depth, self.max_position
         max_terms = self.max_terms
-        set_get = self.set_index.get
-        child_set = self._child_set
+        plan_get = self._plans.get
+        object_plan, array_plan = self._object_plan, self._array_plan
         set_size = self.set_size
         leaf_index = self.leaf_index
+        leaf_get = leaf_index.get
         leaf_keys = self.leaf_keys
         occ_set, occ_leaf = self.occ_set, self.occ_leaf
+        occ_set_append, occ_leaf_append = occ_set.append, occ_leaf.append
         keys: list[str] = []
         terms = 0
         stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
-        push, pop = stack.append, stack.pop
+        pop, extend = stack.pop, stack.extend
         while stack:
             value, cs, depth = pop()
             kind = type(value)
@@ -382,18 +415,16 @@ class Flattener:
             elif kind is float:
                 leaf = value if value == value else LIT_NAN
             elif kind is dict:
-                n = len(value)
-                if not n:
+                if not value:
                     leaf = LIT_OBJECT
                 else:
                     if depth >= max_depth:
                         _too_deep(depth)
                     keys.extend(value)
-                    depth += 1
-                    for k, child in _sorted_items(value):
-                        key = (cs, k, n)
-                        child_cs = set_get(key)
-                        push((child, child_set(key) if child_cs is None else child_cs, depth))
+                    plan = plan_get((cs, tuple(value)))
+                    if plan is None:
+                        plan = object_plan(cs, value)
+                    extend(zip(map(value.__getitem__, plan[0]), plan[1], repeat(depth + 1)))
                     continue
             elif kind is list:
                 n = len(value)
@@ -404,11 +435,10 @@ class Flattener:
                         _too_deep(depth)
                     if n > max_position:
                         raise TooComplex
-                    depth += 1
-                    for i in range(n - 1, -1, -1):
-                        key = (cs, i, -n)
-                        child_cs = set_get(key)
-                        push((value[i], child_set(key) if child_cs is None else child_cs, depth))
+                    plan = plan_get((cs, n))
+                    if plan is None:
+                        plan = array_plan(cs, n)
+                    extend(zip(reversed(value), plan, repeat(depth + 1)))
                     continue
             elif kind is int:
                 leaf = to_float(value)
@@ -420,14 +450,14 @@ class Flattener:
                 leaf = LIT_FALSE
             else:
                 # Tuples, subclasses and numpy scalars: dispatch again as plain values.
-                push((_plain(value), cs, depth))
+                stack.append((_plain(value), cs, depth))
                 continue
-            lid = leaf_index.get(leaf)
+            lid = leaf_get(leaf)
             if lid is None:
                 lid = leaf_index[leaf] = len(leaf_keys)
                 leaf_keys.append(leaf)
-            occ_set.append(cs)
-            occ_leaf.append(lid)
+            occ_set_append(cs)
+            occ_leaf_append(lid)
             terms += set_size[cs]
             if terms > max_terms:
                 raise TooComplex

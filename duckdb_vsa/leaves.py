@@ -275,73 +275,64 @@ class LeafEncoder:
         cfg = self.config
         if w_str is None:
             w_str = cfg.w_str
+        w_tok, w_gram = cfg.w_tok, cfg.w_gram
         n = len(texts)
         folded = [t[: cfg.max_text_chars].casefold() for t in texts]
+        # Every component is an integer combination of sign rows (atoms times
+        # sqrt(D)): its sum is exact in float32 in any order, so a string's vector
+        # cannot depend on how the sum is computed (sparse, dense, or batched).
+        out = np.zeros((n, self.dim), dtype=np.float32)
 
+        n_grams = np.fromiter(map(len, folded), dtype=np.int64, count=n)
+        if not w_gram:
+            n_grams[:] = 0
+        elif n_grams.any():
+            gram_sum = self._gram_sums(folded, n_grams)
+            gram_sum *= (w_gram / np.sqrt(np.maximum(n_grams, 1))).astype(np.float32)[:, None]
+            out += gram_sum
+
+        n_tokens = np.zeros(n, dtype=np.int64)
+        if w_tok:
+            tokens = [_WORD.findall(f) for f in folded]
+            n_tokens = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+            if n_tokens.any():
+                names = list(dict.fromkeys(t for toks in tokens for t in toks))
+                ids = {t: j for j, t in enumerate(names)}
+                indices = np.fromiter(
+                    (ids[t] for toks in tokens for t in toks),
+                    dtype=np.int64,
+                    count=int(n_tokens.sum()),
+                )
+                token_sum = _sign_sum(indices, n_tokens, self._cached_signs("tok", names))
+                token_sum *= (w_tok / np.sqrt(np.maximum(n_tokens, 1))).astype(np.float32)[:, None]
+                out += token_sum
+
+        # A string with no feature of positive weight is its string atom alone.
+        lonely = (n_tokens == 0) & (n_grams == 0)
+        use_str = lonely | (w_str > 0)
+        if use_str.any():
+            rows = np.flatnonzero(use_str)
+            signs = self.atoms.signs("str", [texts[i] for i in rows]).astype(np.float32)
+            signs *= np.where(lonely[rows], np.float32(1.0), np.float32(w_str))[:, None]
+            out[rows] += signs
+        norms = np.sqrt(np.square(out, dtype=np.float64).sum(axis=1))
+        out *= (1.0 / norms).astype(np.float32)[:, None]
+        return out
+
+    def _gram_sums(self, folded: list[str], n_grams: np.ndarray) -> np.ndarray:
+        """Sum of the trigram sign rows of every (casefolded) string, as float32."""
         # Trigrams of every padded string at once, as 63-bit codes of 3 code points.
         padded = "".join(_PAD_START + f + _PAD_END for f in folded)
         points = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        lengths = np.fromiter((len(f) + 2 for f in folded), dtype=np.int64, count=n)
-        n_grams = lengths - 2
+        lengths = n_grams + 2
         starts = np.cumsum(lengths) - lengths
         at = expand_ranges(starts, n_grams)
-        wide = points.astype(np.uint64)
-        codes = (wide[at] << np.uint64(42)) | (wide[at + 1] << np.uint64(21)) | wide[at + 2]
-        gram_codes, gram_of = np.unique(codes, return_inverse=True)
-        gram_of = gram_of.reshape(-1)
+        gram_of, gram_names = _distinct_trigrams(points, at)
+        return _sign_sum(gram_of, n_grams, self._cached_signs("gram", gram_names))
 
-        tokens = [_WORD.findall(f) for f in folded] if cfg.w_tok else [[] for _ in folded]
-        token_names = list(dict.fromkeys(t for toks in tokens for t in toks))
-        token_ids = {t: j for j, t in enumerate(token_names)}
-        n_tokens = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=n)
-
-        # Columns: [string atoms (n) | token atoms | gram atoms]; each row lists its
-        # string atom, its tokens in order, then its trigrams in order.
-        use_str = np.full(n, w_str > 0)
-        use_gram = n_grams if cfg.w_gram else np.zeros(n, dtype=np.int64)
-        # A string with no feature of positive weight is its string atom alone.
-        lonely = ~use_str & (n_tokens == 0) & (use_gram == 0)
-        use_str |= lonely
-        counts = use_str + n_tokens + use_gram
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        indices = np.empty(int(indptr[-1]), dtype=np.int64)
-        weights = np.empty(int(indptr[-1]), dtype=np.float64)
-        str_slots = indptr[:-1][use_str]
-        indices[str_slots] = np.flatnonzero(use_str)
-        weights[str_slots] = np.where(lonely[use_str], 1.0, w_str)
-        tok_slots = expand_ranges(indptr[:-1] + use_str, n_tokens)
-        indices[tok_slots] = n + np.fromiter(
-            (token_ids[t] for toks in tokens for t in toks), dtype=np.int64, count=len(tok_slots)
-        )
-        weights[tok_slots] = np.repeat(cfg.w_tok / np.sqrt(np.maximum(n_tokens, 1)), n_tokens)
-        if cfg.w_gram:
-            gram_slots = expand_ranges(indptr[:-1] + use_str + n_tokens, n_grams)
-            indices[gram_slots] = n + len(token_names) + gram_of
-            weights[gram_slots] = np.repeat(cfg.w_gram / np.sqrt(np.maximum(n_grams, 1)), n_grams)
-        gram_names = [
-            chr(c >> 42) + chr((c >> 21) & 0x1FFFFF) + chr(c & 0x1FFFFF)
-            for c in gram_codes.tolist()
-        ]
-        basis = np.concatenate(
-            [
-                self.atoms.atoms("str", texts)
-                if use_str.any()
-                else np.zeros((n, self.dim), np.float32),
-                self._cached_atoms("tok", token_names),
-                self._cached_atoms("gram", gram_names)
-                if cfg.w_gram
-                else np.zeros((0, self.dim), np.float32),
-            ]
-        )
-        matrix = sp.csr_matrix((weights.astype(np.float32), indices, indptr), shape=(n, len(basis)))
-        vectors = np.asarray(matrix @ basis).astype(np.float64)
-        vectors /= np.sqrt(np.square(vectors).sum(axis=1))[:, None]
-        return vectors.astype(np.float32)
-
-    def _cached_atoms(self, namespace: str, names: list[str]) -> np.ndarray:
-        """Atoms of ``names``, through the atom cache (tokens and trigrams repeat)."""
-        out = np.empty((len(names), self.dim), dtype=np.float32)
+    def _cached_signs(self, namespace: str, names: list[str]) -> np.ndarray:
+        """Sign rows (int8) of ``names``, through the atom cache (tokens and trigrams repeat)."""
+        out = np.empty((len(names), self.dim), dtype=np.int8)
         keys = [(namespace, name) for name in names]
         found = self._atoms.get_many(keys)
         missing = [i for i, row in enumerate(found) if row is None]
@@ -349,10 +340,103 @@ class LeafEncoder:
             if row is not None:
                 out[i] = row
         if missing:
-            fresh = self.atoms.atoms(namespace, [names[i] for i in missing])
+            fresh = self.atoms.signs(namespace, [names[i] for i in missing])
             out[missing] = fresh
-            self._atoms.put_many([(keys[i], row.copy()) for i, row in zip(missing, fresh)])
+            self._atoms.put_many([(keys[i], row) for i, row in zip(missing, fresh)])
         return out
+
+
+#: Rows with at least this many features are summed by a dense product when dense enough.
+_DENSE_MIN_FEATURES = 32
+#: A dense product wins when its matrix has at most this many cells per nonzero
+#: (BLAS sgemm is about 15 times faster per cell than the sparse product per nonzero).
+_DENSE_CELLS_PER_NONZERO = 12
+
+
+#: Cells of a dense count block (bounds its temporary arrays).
+_DENSE_BLOCK_CELLS = 1 << 20
+#: Alphabets up to this size index trigrams by a table instead of a sort.
+_TABLE_ALPHABET = 160
+
+
+def _compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber integers in ``[0, bound)`` densely: ``(new ids, sorted distinct values)``."""
+    present = np.zeros(bound, dtype=bool)
+    present[values] = True
+    used = np.flatnonzero(present)
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return rank[values], used
+
+
+def _distinct_trigrams(points: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Trigrams of code points starting at ``at``: an id per trigram and the distinct ones.
+
+    Ids number the distinct trigrams in code-point order. Small alphabets (the
+    usual case) go through a lookup table; others through a sort.
+    """
+    if len(points) and int(points.max()) < (1 << 21):
+        alphabet_size = int(points.max()) + 1
+        char_of, alphabet = _compact(points, alphabet_size)
+        a = len(alphabet)
+        if a <= _TABLE_ALPHABET:
+            codes = (char_of[at] * a + char_of[at + 1]) * a + char_of[at + 2]
+            gram_of, distinct = _compact(codes, a * a * a)
+            chars = [chr(c) for c in alphabet.tolist()]
+            names = [
+                chars[c // (a * a)] + chars[(c // a) % a] + chars[c % a] for c in distinct.tolist()
+            ]
+            return gram_of, names
+    wide = points.astype(np.uint64)
+    codes = (wide[at] << np.uint64(42)) | (wide[at + 1] << np.uint64(21)) | wide[at + 2]
+    gram_codes, gram_of = np.unique(codes, return_inverse=True)
+    names = [
+        chr(c >> 42) + chr((c >> 21) & 0x1FFFFF) + chr(c & 0x1FFFFF) for c in gram_codes.tolist()
+    ]
+    return gram_of.reshape(-1), names
+
+
+def _sign_sum(columns: np.ndarray, counts: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``signs[c]`` over its ``counts[row]`` consecutive ``columns``.
+
+    Integer sums of +-1 rows (below 2**24) are exact in float32: the result does
+    not depend on the method, so long rows go to BLAS (a dense count matrix
+    times the signs) when that is dense enough and the others to a sparse product.
+    """
+    n = len(counts)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    table = signs.astype(np.float32)
+    out = np.empty((n, signs.shape[1]), dtype=np.float32)
+    long_rows = np.flatnonzero(counts >= _DENSE_MIN_FEATURES)
+    dense = np.zeros(n, dtype=bool)
+    if len(long_rows):
+        at = expand_ranges(ptr[long_rows], counts[long_rows])
+        local, used = _compact(columns[at], len(signs))
+        m = len(used)
+        if len(long_rows) * m <= _DENSE_CELLS_PER_NONZERO * len(at):
+            used_table = table[used]
+            long_ptr = np.zeros(len(long_rows) + 1, dtype=np.int64)
+            np.cumsum(counts[long_rows], out=long_ptr[1:])
+            block = max(1, _DENSE_BLOCK_CELLS // m)
+            for b in range(0, len(long_rows), block):
+                rows = long_rows[b : b + block]
+                lo, hi = long_ptr[b], long_ptr[b + len(rows)]
+                row_of = np.repeat(np.arange(len(rows)), counts[rows])
+                cells = np.bincount(row_of * m + local[lo:hi], minlength=len(rows) * m)
+                out[rows] = cells.reshape(len(rows), m).astype(np.float32) @ used_table
+            dense[long_rows] = True
+    if dense.all():
+        return out
+    sparse_rows = np.flatnonzero(~dense)
+    at = expand_ranges(ptr[sparse_rows], counts[sparse_rows])
+    sub_ptr = np.zeros(len(sparse_rows) + 1, dtype=np.int64)
+    np.cumsum(counts[sparse_rows], out=sub_ptr[1:])
+    matrix = sp.csr_matrix(
+        (np.ones(len(at), dtype=np.float32), columns[at], sub_ptr),
+        shape=(len(sparse_rows), len(signs)),
+    )
+    out[sparse_rows] = matrix @ table
+    return out
 
 
 def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

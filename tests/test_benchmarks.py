@@ -135,3 +135,11 @@ def test_ann_topk_quick() -> None:
     for row in rows:
         recall = float(row[-1])
         assert 0.0 <= recall <= 1.0, row
+
+
+def test_encode_memory_quick() -> None:
+    out = run_quick("encode_memory.py")
+    rows = [cells(r) for r in table_rows(out, "workload")]
+    assert len(rows) == 1 and rows[0][0] == "flat"
+    assert int(rows[0][1].replace(",", "")) == 5_000
+    assert float(rows[0][6].replace(",", "")) > 0  # peak RSS MiB
