@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -12,6 +16,7 @@ import pytest
 import duckdb_vsa
 
 SMALL_DIM = 256
+ROOT = Path(__file__).resolve().parent.parent
 
 _WORDS = [
     "red", "blue", "green", "running", "trail", "shoe", "jacket", "linen", "shirt",
@@ -75,3 +80,25 @@ def fetch_vectors(con: duckdb.DuckDBPyConnection, sql: str, dim: int) -> np.ndar
     flat = column.flatten().to_numpy(zero_copy_only=False)
     out[valid] = np.asarray(flat, dtype=np.float32).reshape(-1, dim)
     return out
+
+
+def run_python(
+    *args: str | Path, cwd: Path | None = None, stdin: str | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` with this checkout first on PYTHONPATH, capturing text output.
+
+    The child imports this checkout's ``duckdb_vsa``, not an installed copy; the caller
+    checks the return code.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )

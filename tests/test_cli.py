@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -20,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_python
 
 import duckdb_vsa
 
@@ -29,16 +28,7 @@ COMMANDS = ("encode", "search", "dedup", "explain", "info")
 
 
 def cli(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run(
-        [sys.executable, "-m", "duckdb_vsa", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=300,
-    )
+    result = run_python("-m", "duckdb_vsa", *args, stdin=stdin, timeout=300)
     if check:
         assert result.returncode == 0, f"{args}\nstdout: {result.stdout}\nstderr: {result.stderr}"
     return result

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import duckdb_vsa
+from conftest import run_python
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -27,17 +24,8 @@ def near_duplicate_rows(out: str) -> list[list[str]]:
 
 
 def test_quickstart_runs_and_finds_matches() -> None:
-    env = dict(os.environ)
-    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-        env=env,
-    )
+    result = run_python(str(EXAMPLES / "quickstart.py"))
+    assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "encoded 252 products and 40 order lines" in out
     accuracy = int(out.split("top-1 match accuracy over all 40 orders: ")[1].split("%")[0])
@@ -55,17 +43,8 @@ def test_quickstart_runs_and_finds_matches() -> None:
 
 
 def test_explain_example_runs_and_explains() -> None:
-    env = dict(os.environ)
-    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "explain.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-        env=env,
-    )
+    result = run_python(str(EXAMPLES / "explain.py"))
+    assert result.returncode == 0, result.stderr
     out = result.stdout
     table = out.split("1. Why")[1].split("the contributions add up")[0]
     contributions = [
@@ -83,18 +62,9 @@ def test_explain_example_runs_and_explains() -> None:
 
 
 def test_distributed_example_encodes_on_two_workers_and_searches(tmp_path) -> None:
-    env = dict(os.environ)
-    package_root = str(Path(duckdb_vsa.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     out_dir = tmp_path / "products.parquet"
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "distributed_encode.py"), "--out", str(out_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-        env=env,
-    )
+    result = run_python(str(EXAMPLES / "distributed_encode.py"), "--out", str(out_dir))
+    assert result.returncode == 0, result.stderr
     out = result.stdout
     workers = int(out.split(" worker processes")[0].rsplit(" on ", 1)[1])
     assert workers == 2, out
