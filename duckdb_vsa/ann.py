@@ -57,7 +57,7 @@ HNSW_DEFAULTS: dict[str, int] = {"m": 16, "ef_construction": 128, "ef_search": 6
 
 #: Default build and search parameters of :class:`IvfIndex`; ``nlist=None``
 #: means :func:`default_nlist` of the row count.
-IVF_DEFAULTS: dict[str, int | None] = {"nlist": None, "nprobe": 32, "threads": 1}
+IVF_DEFAULTS: dict[str, int | None] = {"nlist": None, "nprobe": 8, "threads": 1}
 
 #: Rows of the k-means training sample per IVF cell (at most; all rows if fewer).
 IVF_TRAIN_PER_LIST = 64
@@ -398,9 +398,12 @@ class IvfIndex(_FaissIndex):
         Cells. Default :func:`default_nlist`: ``round(4 * sqrt(n))`` (4,000
         for a million rows); never more than ``n``. More cells: faster
         queries at the same ``nprobe``, lower recall, a slower build.
-    nprobe : int, default 32
+    nprobe : int, default 8
         Cells scored per query (at most ``nlist``; ``nlist`` is exact). More:
-        better recall, slower queries. Can be changed after the build.
+        better recall, slower queries. Can be changed after the build. On
+        1,000,000 clustered unit vectors of D = 256 (``nlist=4000``), 8 cells
+        gave recall@10 0.999 at about 20 times the exact index's query rate,
+        32 cells 1.000 at about 5 times (benchmarks/ann_topk.py).
     threads : int, default 1
         Threads of the build (k-means and assigning the rows); 0 means
         faiss's default (every core).

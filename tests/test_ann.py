@@ -461,7 +461,7 @@ def test_the_ivf_index_implements_the_interface() -> None:
     assert index.dim == 32 and len(index) == 200 and index.nlist == 8
     assert index.nbytes > vectors.nbytes
     assert not index.ids.flags.writeable
-    assert repr(index) == "IvfIndex(n=200, dim=32, nlist=8, nprobe=32)"
+    assert repr(index) == "IvfIndex(n=200, dim=32, nlist=8, nprobe=8)"
     assert IvfIndex(clustered(5), nlist=50).nlist == 5  # never more cells than rows
 
 
