@@ -401,9 +401,10 @@ class IvfIndex(_FaissIndex):
     nprobe : int, default 8
         Cells scored per query (at most ``nlist``; ``nlist`` is exact). More:
         better recall, slower queries. Can be changed after the build. On
-        1,000,000 clustered unit vectors of D = 256 (``nlist=4000``), 8 cells
-        gave recall@10 0.999 at about 20 times the exact index's query rate,
-        32 cells 1.000 at about 5 times (benchmarks/ann_topk.py).
+        1,000,000 clustered unit vectors of D = 256 (``nlist=4000``, a
+        single-threaded build of about 7 minutes), 8 cells gave recall@10
+        0.999 at 17 to 20 times the exact index's query rate, 32 cells 1.000
+        at 5 to 6 times (benchmarks/ann_topk.py).
     threads : int, default 1
         Threads of the build (k-means and assigning the rows); 0 means
         faiss's default (every core).
