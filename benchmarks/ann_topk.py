@@ -1,4 +1,4 @@
-"""Approximate nearest neighbours: the HNSW index against the exact index.
+"""Approximate nearest neighbours: the HNSW and IVF indexes against the exact index.
 
 For each size (rows × D) the table is loaded into DuckDB and indexed, and a
 batch of queries asks for its k = 10 best rows by inner product (unit vectors,
@@ -10,6 +10,9 @@ so cosine). Contenders:
 - hnsw (faiss): ``build_index(con, 'targets', 'v', method='hnsw', ...)``, the
   package's approximate index, queried from Python at several ``ef_search``
   and through SQL at the default;
+- ivf (faiss): ``build_index(con, 'targets', 'v', method='ivf', ...)``, the
+  package's k-means inverted-file index, queried from Python at several
+  ``nprobe`` and through SQL at the default;
 - usearch HNSW with the same graph parameters (connectivity = m,
   expansion_add = ef_construction), built and queried from Python: the engine
   that was measured beside faiss and not chosen;
@@ -34,6 +37,7 @@ the same run. SQL rows include the freshness fingerprint
 and the join back to the table.
 
 Run: python benchmarks/ann_topk.py [--rows 1000000 --dim 256] [--ef-construction 40] [--quick]
+     python benchmarks/ann_topk.py --engines exact,ivf --nprobe 8,16,32,64 [--nlist 4000]
 """
 
 from __future__ import annotations
@@ -78,7 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--m", type=int, default=defaults["m"], help="HNSW links per node")
     parser.add_argument("--ef-construction", type=int, default=defaults["ef_construction"])
     parser.add_argument("--ef-search", default="32,64,128", help="values to query with")
-    parser.add_argument("--threads", type=int, default=1, help="HNSW build threads (0: all)")
+    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: 4·√rows)")
+    parser.add_argument("--nprobe", default="8,16,32,64", help="IVF cells to query, values")
+    parser.add_argument("--threads", type=int, default=1, help="HNSW/IVF build threads (0: all)")
     parser.add_argument(
         "--query-threads",
         type=int,
@@ -86,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="threads of every query path (BLAS, OpenMP, usearch, DuckDB); 0: all cores",
     )
     parser.add_argument(
-        "--engines", default="exact,faiss,usearch,vss", help="which contenders to run"
+        "--engines", default="exact,faiss,ivf,usearch,vss", help="which contenders to run"
     )
     parser.add_argument("--no-sql", action="store_true", help="skip the SQL query paths")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each fast query (median)")
@@ -95,9 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.dim, args.queries = "4000", 256, 200
-        args.ef_search, args.repeat = "32,64", 1
+        args.ef_search, args.nprobe, args.repeat = "32,64", "8,32", 1
     args.sizes = [int(r) for r in args.rows.split(",") if r.strip()]
     args.efs = [int(e) for e in args.ef_search.split(",") if e.strip()]
+    args.nprobes = [int(p) for p in args.nprobe.split(",") if p.strip()]
     args.engine_set = {e.strip() for e in args.engines.split(",") if e.strip()}
     return args
 
@@ -285,6 +292,36 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
             index = None
             print(f"(faiss done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
 
+    if "ivf" in args.engine_set:
+        extra = {} if args.nlist is None else {"nlist": args.nlist}
+        try:
+            index, cost = built(
+                lambda: duckdb_vsa.build_index(
+                    con, "targets", "v", method="ivf", threads=args.threads, **extra
+                )
+            )
+        except ImportError as err:
+            print(f"(ivf skipped: {err})")
+        else:
+            first = True
+            for nprobe in args.nprobes:
+                index.nprobe = nprobe
+                found, s = timed(lambda: index.search(queries, k)[0], args.repeat)
+                build = [*cost[:2], index.nbytes / mb, cost[2]] if first else [None] * 4
+                rows.append([n, dim, "ivf (faiss): IvfIndex.search",
+                             f"nlist={index.nlist}, nprobe={nprobe}", *build, nq / s,
+                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
+                first = False
+            if not args.no_sql:
+                index.nprobe = duckdb_vsa.ann.IVF_DEFAULTS["nprobe"]
+                found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
+                rows.append([n, dim, "ivf (faiss): vsa_index_topk_join (SQL)",
+                             f"nprobe={index.nprobe}", *[None] * 4, nq / s,
+                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
+            duckdb_vsa.drop_index(con, "targets")
+            index = None
+            print(f"(ivf done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
+
     if "usearch" in args.engine_set:
         try:
             from usearch.index import Index
@@ -328,11 +365,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     vss = vss_status() if "vss" in args.engine_set else "not run"
     common.print_header(
-        "Approximate top-k: HNSW index against the exact index",
+        "Approximate top-k: HNSW and IVF indexes against the exact index",
         [
             f"k = {args.k}; {args.queries:,} queries; data: {args.data} unit float32 vectors in "
             "a FLOAT[D] column of an in-memory DuckDB",
-            f"HNSW build threads = {args.threads} (1: the same graph on every build); query "
+            f"HNSW/IVF build threads = {args.threads} (1: the same index on every build); query "
             f"threads = {args.query_threads or 'all cores'} for every path (BLAS and OpenMP "
             "through threadpoolctl, usearch threads=, DuckDB SET threads)",
             f"queries/s: median of {args.repeat} runs of the whole batch in one call "

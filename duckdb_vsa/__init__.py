@@ -4,12 +4,13 @@
 nearest neighbours, top-k similarity joins and near-duplicates to a DuckDB
 connection; :class:`Encoder` is the same encoder from Python. ``build_index``
 keeps a table's vector column in memory so that the ``vsa_index_*`` macros
-answer top-k queries with matrix products, or (``method="hnsw"``, with the
-optional faiss-cpu package) from an approximate HNSW graph. ``encode_partition``
+answer top-k queries with matrix products, or (``method="hnsw"`` or
+``method="ivf"``, with the optional faiss-cpu package) from an approximate HNSW
+graph or k-means inverted file. ``encode_partition``
 is the encoder as a batch function for distributed engines (Dask, Ray, Spark).
 """
 
-from duckdb_vsa.ann import HnswIndex
+from duckdb_vsa.ann import HnswIndex, IvfIndex
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
 from duckdb_vsa.encoder import Encoder
@@ -34,6 +35,7 @@ __all__ = [
     "EncoderConfig",
     "ExactIndex",
     "HnswIndex",
+    "IvfIndex",
     "VectorIndex",
     "bind",
     "build_index",

@@ -9,8 +9,9 @@ product per block of index rows.
 :class:`VectorIndex` is the interface; :class:`ExactIndex` is brute force,
 exact, and ranks ties by the smaller id exactly as the builtin macros rank them
 by the earlier row. ``duckdb_vsa.ann.HnswIndex`` (``method="hnsw"``) is an
-approximate HNSW graph behind the same interface, for tables too large to
-scan per query.
+approximate HNSW graph and ``duckdb_vsa.ann.IvfIndex`` (``method="ivf"``) an
+approximate k-means inverted file behind the same interface, for tables too
+large to scan per query.
 
 :func:`build_index` makes an index from a table's vector column and puts it in
 a per-database catalog that the SQL macros of ``sql/vsa_index.sql`` reach by
@@ -30,7 +31,8 @@ SQL, after ``duckdb_vsa.register(con)`` and ``build_index(con, "items", "vec")``
     vsa_index_topk('items', query, k := 10)         -- LIST of STRUCT(rowid, score)
 
 Memory: an exact index holds ``rows x dim x 4`` bytes until :func:`drop_index`
-(an HNSW index about ``rows x (dim x 4 + 8 x m + 20)``);
+(an HNSW index about ``rows x (dim x 4 + 8 x m + 20)``, an IVF index
+``rows x (dim x 4 + 16) + nlist x dim x 4``);
 each search call adds at most ``block_bytes`` of scores plus a few candidate
 entries per query. Nothing else is cached.
 """
@@ -935,22 +937,26 @@ def build_index(
         vector under a new rowid) and rows renumbered by a checkpoint, but
         not a vector edited only outside the sampled elements and moved back
         onto its old rowid by a checkpoint.
-    method : {"exact", "hnsw"}, default "exact"
+    method : {"exact", "hnsw", "ivf"}, default "exact"
         The kind of index. ``"exact"``: brute force, the true top k
         (:class:`ExactIndex`). ``"hnsw"``: an approximate HNSW graph from
-        faiss (:class:`~duckdb_vsa.ann.HnswIndex`), for tables too large to
-        scan per query; it needs ``pip install "duckdb-vsa[ann]"``.
+        faiss (:class:`~duckdb_vsa.ann.HnswIndex`); ``"ivf"``: an approximate
+        k-means inverted file from faiss (:class:`~duckdb_vsa.ann.IvfIndex`),
+        much quicker to build. Both are for tables too large to scan per
+        query and need ``pip install "duckdb-vsa[ann]"``.
     block_bytes : int, default DEFAULT_BLOCK_BYTES
         Scratch budget of each search call (score block); ``"exact"`` only.
     **options
         Parameters of the ``"hnsw"`` index: ``m``, ``ef_construction``,
-        ``ef_search``, ``threads`` (see :class:`~duckdb_vsa.ann.HnswIndex`).
+        ``ef_search``, ``threads`` (see :class:`~duckdb_vsa.ann.HnswIndex`);
+        of the ``"ivf"`` index: ``nlist``, ``nprobe``, ``threads`` (see
+        :class:`~duckdb_vsa.ann.IvfIndex`).
 
     Returns
     -------
     VectorIndex
-        The index (an :class:`ExactIndex` or ``HnswIndex`` whose ids are the
-        table's rowids).
+        The index (an :class:`ExactIndex`, ``HnswIndex`` or ``IvfIndex`` whose
+        ids are the table's rowids).
 
     Raises
     ------
@@ -961,7 +967,7 @@ def build_index(
         index of that name exists and ``replace`` is False, or ``method`` or an
         option is not one of those above.
     ImportError
-        If ``method="hnsw"`` and faiss-cpu is not installed.
+        If ``method="hnsw"`` or ``"ivf"`` and faiss-cpu is not installed.
 
     Examples
     --------
@@ -1071,26 +1077,32 @@ def _index_maker(method: str, block_bytes: int, options: dict[str, Any]) -> Any:
     if method == "exact":
         if options:
             raise ValueError(
-                f"Option(s) {', '.join(sorted(options))} apply to method='hnsw' only; the exact "
-                "index takes block_bytes alone."
+                f"Option(s) {', '.join(sorted(options))} apply to method='hnsw' or 'ivf' only; "
+                "the exact index takes block_bytes alone."
             )
         if block_bytes < 1:
             raise ValueError(f"block_bytes must be a positive number of bytes, got {block_bytes}.")
         return lambda vectors, ids: ExactIndex(vectors, ids, block_bytes=block_bytes, copy=False)
-    if method == "hnsw":
-        from duckdb_vsa.ann import HnswIndex, check_options, import_faiss
+    if method in ("hnsw", "ivf"):
+        from duckdb_vsa.ann import HnswIndex, IvfIndex, check_options, import_faiss
 
         if block_bytes != DEFAULT_BLOCK_BYTES:
-            raise ValueError(
-                "block_bytes applies to method='exact' only; an HNSW index takes m, "
-                "ef_construction, ef_search and threads."
+            takes = (
+                "m, ef_construction, ef_search and threads"
+                if method == "hnsw"
+                else "nlist, nprobe and threads"
             )
-        checked = check_options(options)
+            raise ValueError(
+                f"block_bytes applies to method='exact' only; an {method.upper()} index takes "
+                f"{takes}."
+            )
+        checked = check_options(options, method)
         import_faiss()
-        return lambda vectors, ids: HnswIndex(vectors, ids, copy=False, **checked)
+        kind = HnswIndex if method == "hnsw" else IvfIndex
+        return lambda vectors, ids: kind(vectors, ids, copy=False, **checked)
     raise ValueError(
-        f"method must be 'exact' (brute force) or 'hnsw' (approximate, needs faiss-cpu), got "
-        f"{method!r}."
+        f"method must be 'exact' (brute force), 'hnsw' or 'ivf' (approximate, need faiss-cpu), "
+        f"got {method!r}."
     )
 
 

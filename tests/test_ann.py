@@ -1,4 +1,4 @@
-"""The approximate (HNSW) index: recall against the exact index, the same SQL surface,
+"""The approximate (HNSW and IVF) indexes: recall against the exact index, the same SQL surface,
 freshness, determinism and errors.
 
 Real DuckDB connections throughout. The only stand-in is ``sys.modules["faiss"] = None``
@@ -19,7 +19,7 @@ from duckdb_vsa.index import ExactIndex
 
 pytest.importorskip("faiss")
 
-from duckdb_vsa.ann import HNSW_DEFAULTS, HnswIndex
+from duckdb_vsa.ann import HNSW_DEFAULTS, IVF_DEFAULTS, HnswIndex, IvfIndex, default_nlist
 
 D = 256
 K = 10
@@ -356,11 +356,16 @@ def test_an_empty_table(con) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "ivf"}, "method must be 'exact' .* or 'hnsw'"),
+        ({"method": "annoy"}, "method must be 'exact' .*, 'hnsw' or 'ivf'"),
         ({"method": "hnsw", "M": 16}, "Unknown option.*M.*m, ef_construction, ef_search, threads"),
         ({"method": "hnsw", "ef_search": 0}, "ef_search must be an integer from 1"),
         ({"method": "hnsw", "block_bytes": 1024}, "block_bytes applies to method='exact' only"),
-        ({"ef_search": 64}, "apply to method='hnsw' only"),
+        ({"ef_search": 64}, "apply to method='hnsw' or 'ivf' only"),
+        ({"method": "ivf", "ef_search": 64}, "Unknown option.*ivf.*ef_search.*nlist, nprobe"),
+        ({"method": "hnsw", "nprobe": 8}, "Unknown option.*hnsw.*nprobe"),
+        ({"method": "ivf", "nprobe": 0}, "nprobe must be an integer from 1"),
+        ({"method": "ivf", "nlist": 2.5}, "nlist must be an integer from 1"),
+        ({"method": "ivf", "block_bytes": 1024}, "an IVF index takes nlist, nprobe and threads"),
     ],
 )
 def test_bad_build_arguments_say_what_to_do(con, table, kwargs, message) -> None:
@@ -376,6 +381,167 @@ def test_without_faiss_the_error_says_how_to_install_it(con, monkeypatch) -> Non
         duckdb_vsa.build_index(con, "small", "vec", method="hnsw")
     with pytest.raises(ImportError, match="faiss-cpu"):
         HnswIndex(clustered(5))
+    with pytest.raises(ImportError, match=r'pip install "duckdb-vsa\[ann\]"'):
+        duckdb_vsa.build_index(con, "small", "vec", method="ivf")
+    with pytest.raises(ImportError, match="faiss-cpu"):
+        IvfIndex(clustered(5))
     # Everything else still works.
     duckdb_vsa.build_index(con, "small", "vec")
     assert len(rows(con, "SELECT * FROM vsa_index_search('small', vsa_encode('{}'), k := 2)")) == 2
+
+
+# -- the IVF index ------------------------------------------------------------------------
+
+
+def test_ivf_recall_at_10_against_the_exact_index() -> None:
+    vectors, queries = split(clustered(4300, seed=1), 300)
+    exact_ids, _ = ExactIndex(vectors).search(queries, K)
+    index = IvfIndex(vectors)
+    assert index.nlist == default_nlist(4000) == 253
+    assert index.nprobe == IVF_DEFAULTS["nprobe"]
+    ids, scores = index.search(queries, K)
+    assert ids.shape == (300, K)
+    assert recall(ids, exact_ids) >= 0.95
+    want = np.einsum("qd,qkd->qk", queries, vectors[ids])
+    np.testing.assert_allclose(scores, want, atol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    # Every cell probed: the exact top 10.
+    index.nprobe = index.nlist
+    np.testing.assert_array_equal(index.search(queries, K)[0], exact_ids)
+
+
+def test_ivf_nprobe_can_be_changed_after_the_build() -> None:
+    vectors, queries = split(clustered(2100, seed=11), 100)
+    exact_ids, _ = ExactIndex(vectors).search(queries, K)
+    index = IvfIndex(vectors, nlist=100, nprobe=1)
+    low = recall(index.search(queries, K)[0], exact_ids)
+    index.nprobe = 50
+    assert index.nprobe == 50
+    assert recall(index.search(queries, K)[0], exact_ids) >= max(low, 0.99)
+    with pytest.raises(ValueError, match="nprobe must be an integer"):
+        index.nprobe = 0
+
+
+def test_two_ivf_builds_give_the_same_hits() -> None:
+    vectors, queries = split(clustered(3200, seed=7), 200)
+    first = IvfIndex(vectors, nprobe=4).search(queries, K)
+    second = IvfIndex(vectors, nprobe=4).search(queries, K)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    # A sampled training set (more rows than 64 per cell) is the same sample every time.
+    a = IvfIndex(vectors, nlist=20, nprobe=2).search(queries, K)
+    b = IvfIndex(vectors, nlist=20, nprobe=2).search(queries, K)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_ivf_ids_exclude_ties_and_small_cells() -> None:
+    vectors = clustered(1500, seed=4)
+    vectors[[40, 7, 300]] = vectors[123]
+    ids = np.arange(1500) * 3 + 1
+    index = IvfIndex(vectors, ids=ids, nprobe=1)
+    found, _ = index.search(vectors[123], 4)
+    assert found[0].tolist() == [22, 121, 370, 901]  # ids of rows 7, 40, 123, 300
+    hits = index.search_ragged(vectors[:50], 5, exclude=ids[:50])
+    assert hits.counts.tolist() == [5] * 50
+    assert not (hits.ids == np.repeat(ids[:50], 5)).any()
+    # k beyond what one cell holds: cells are added until every query has k hits.
+    tiny = IvfIndex(clustered(30, seed=5), nlist=10, nprobe=1)
+    found, _ = tiny.search(clustered(30, seed=5)[:2], 100)
+    assert found.shape == (2, 30)
+    assert sorted(found[0].tolist()) == list(range(30))
+    empty = IvfIndex(np.zeros((0, 8), dtype=np.float32))
+    assert len(empty) == 0 and empty.search(np.ones((3, 8)), 4)[0].shape == (3, 0)
+
+
+def test_the_ivf_index_implements_the_interface() -> None:
+    vectors = clustered(200, dim=32, seed=13)
+    index = IvfIndex(vectors, nlist=8)
+    assert isinstance(index, duckdb_vsa.VectorIndex)
+    assert not index.exact
+    assert index.dim == 32 and len(index) == 200 and index.nlist == 8
+    assert index.nbytes > vectors.nbytes
+    assert not index.ids.flags.writeable
+    assert repr(index) == "IvfIndex(n=200, dim=32, nlist=8, nprobe=8)"
+    assert IvfIndex(clustered(5), nlist=50).nlist == 5  # never more cells than rows
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nlist": 0}, "nlist must be an integer from 1"),
+        ({"nlist": True}, "nlist must be an integer"),
+        ({"nprobe": "8"}, "nprobe must be an integer"),
+        ({"threads": -1}, "threads must be an integer from 0"),
+    ],
+)
+def test_bad_ivf_options_are_named(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        IvfIndex(clustered(10), **options)
+
+
+@pytest.fixture
+def ivf_table(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """``items`` (3,000 clustered vectors) with an exact index ``exact`` and an IVF ``items``."""
+    vectors = clustered(3000)
+    load(con, "items", vectors)
+    duckdb_vsa.build_index(con, "items", "vec", name="exact")
+    duckdb_vsa.build_index(con, "items", "vec", method="ivf")
+    return vectors
+
+
+def test_ivf_macros_return_the_columns_and_rows_of_the_exact_index(con, ivf_table) -> None:
+    index = duckdb_vsa.get_index(con, "items")
+    assert isinstance(index, IvfIndex)
+    assert index.ids.tolist() == list(range(3000))
+    query = "(SELECT vec FROM items WHERE id = 11)"
+    statements = [
+        "SELECT * FROM vsa_index_search('{}', {}, k := 10)",
+        "SELECT * FROM vsa_index_topk_join('items', 'vec', '{}', k := 3) "
+        "WHERE l.id < 200 OR {} IS NULL",
+        "SELECT * FROM vsa_index_near_duplicates('{}', threshold := 0.6, k := 5) "
+        "WHERE {} IS NOT NULL",
+        "SELECT vsa_index_topk('{}', {}, k := 4) AS hits",
+    ]
+    for sql in statements:
+        got = con.execute(sql.format("items", query))
+        got_columns = [(d[0], str(d[1])) for d in got.description]
+        got_rows = got.fetchall()
+        want = con.execute(sql.format("exact", query))
+        assert got_columns == [(d[0], str(d[1])) for d in want.description], sql
+        want_rows = want.fetchall()
+        assert len(got_rows) > 0
+        if "near_duplicates" in sql:
+            pairs = {(r[0]["id"], r[1]["id"]) for r in got_rows}
+            want_pairs = {(r[0]["id"], r[1]["id"]) for r in want_rows}
+            assert pairs <= want_pairs
+            assert len(pairs) >= 0.95 * len(want_pairs)
+        else:
+            assert len(got_rows) == len(want_rows), sql
+    load(con, "queries", ivf_table[:300] + np.float32(0.01))
+
+    def topk(name: str) -> np.ndarray:
+        found = rows(
+            con,
+            f"SELECT l.id, r.id, rank FROM vsa_index_topk_join('queries', 'vec', '{name}', "
+            f"k := {K})",
+        )
+        out = np.full((300, K), -1)
+        for qid, tid, rank in found:
+            out[qid, rank - 1] = tid
+        return out
+
+    assert recall(topk("items"), topk("exact")) >= 0.95
+
+
+def test_a_stale_ivf_index_is_refused_and_the_message_rebuilds_it(con, ivf_table) -> None:
+    duckdb_vsa.build_index(con, "items", "vec", name="tuned", method="ivf", nlist=40, nprobe=4)
+    query = "SELECT * FROM vsa_index_search('{}', (SELECT vec FROM items LIMIT 1), k := 3)"
+    assert len(rows(con, query.format("items"))) == 3
+    rows(con, "DELETE FROM items WHERE id = 5")
+    with pytest.raises(duckdb.Error, match=r"name='items', method='ivf', replace=True\)"):
+        rows(con, query.format("items"))
+    with pytest.raises(duckdb.Error, match=r"name='tuned', method='ivf', nlist=40, nprobe=4, "):
+        rows(con, query.format("tuned"))
+    rebuilt = duckdb_vsa.build_index(con, "items", "vec", method="ivf", replace=True)
+    assert isinstance(rebuilt, IvfIndex)
+    assert len(rows(con, query.format("items"))) == 3

@@ -128,7 +128,11 @@ def test_ann_topk_quick() -> None:
     for contender in ("exact: ExactIndex.search", "exact: vsa_index_topk_join (SQL)"):
         assert contender in methods, contender
     # The optional engines are either measured or skipped with a note.
-    engines = (("hnsw (faiss)", "(hnsw faiss skipped"), ("usearch", "(usearch skipped"))
+    engines = (
+        ("hnsw (faiss)", "(hnsw faiss skipped"),
+        ("ivf (faiss)", "(ivf skipped"),
+        ("usearch", "(usearch skipped"),
+    )
     for engine, skipped in engines:
         assert any(engine in m for m in methods) or skipped in out, engine
     assert "DuckDB vss (HNSW) extension:" in out
