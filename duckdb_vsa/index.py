@@ -44,6 +44,7 @@ import dataclasses
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import duckdb
@@ -712,22 +713,34 @@ def _groups(names: np.ndarray, ks: np.ndarray) -> list[tuple[Any, int, np.ndarra
     return [(name, k, np.array(rows)) for (name, k), rows in keyed.items()]
 
 
-def _list_matrix(lists: pa.Array, dim: int, name: str) -> np.ndarray:
-    """An Arrow list (or fixed-size list) column of vectors as a (rows, dim) matrix."""
+def _flat_vectors(
+    lists: pa.Array, dim: int, wrong_length: Callable[[int], str], null_element: str
+) -> np.ndarray:
+    """An Arrow list (or fixed-size list) array of vectors as a float32 (rows, dim) matrix.
+
+    Raises ``ValueError(wrong_length(length))`` for a vector whose length is not ``dim``
+    and ``ValueError(null_element)`` for a vector with a NULL element.
+    """
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     if len(lengths) and (lengths.min() != dim or lengths.max() != dim):
-        bad = int(lengths[lengths != dim][0])
-        raise ValueError(
-            f"vsa_index: index {name!r} holds vectors of length {dim}, but a query vector has "
-            f"length {bad}. Encode the queries with the same configuration as the indexed column."
-        )
+        raise ValueError(wrong_length(int(lengths[lengths != dim][0])))
     flat = lists.flatten()
     if flat.null_count:
-        raise ValueError(
-            "vsa_index: a query vector contains a NULL element; only complete vectors can be "
-            "ranked."
-        )
+        raise ValueError(null_element)
     return flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
+
+
+def _list_matrix(lists: pa.Array, dim: int, name: str) -> np.ndarray:
+    """A column of query vectors as a (rows, dim) matrix."""
+    return _flat_vectors(
+        lists,
+        dim,
+        lambda bad: (
+            f"vsa_index: index {name!r} holds vectors of length {dim}, but a query vector has "
+            f"length {bad}. Encode the queries with the same configuration as the indexed column."
+        ),
+        "vsa_index: a query vector contains a NULL element; only complete vectors can be ranked.",
+    )
 
 
 def _check_fresh(name: str, index: VectorIndex, fingerprints: np.ndarray) -> None:
@@ -1118,21 +1131,17 @@ def _table_matrix(lists: pa.ChunkedArray, dim: int, table: str, column: str) -> 
     matrix = np.empty((len(lists), dim), dtype=np.float32)
     row = 0
     for chunk in lists.chunks:
-        lengths = pc.list_value_length(chunk).to_numpy(zero_copy_only=False)
-        if len(lengths) and (lengths.min() != dim or lengths.max() != dim):
-            bad = int(lengths[lengths != dim][0])
-            raise ValueError(
+        values = _flat_vectors(
+            chunk,
+            dim,
+            lambda bad: (
                 f"Column {column!r} of {table} has a vector of length {bad}, but this "
                 f"connection's encoder makes vectors of length {dim}; every vector of an "
                 "indexed column must have that length."
-            )
-        flat = chunk.flatten()
-        if flat.null_count:
-            raise ValueError(
-                f"Column {column!r} of {table} has a vector with a NULL element; an index needs "
-                "complete vectors (a whole vector may be NULL: that row is left out)."
-            )
-        values = flat.to_numpy(zero_copy_only=False).reshape(-1, dim)
+            ),
+            f"Column {column!r} of {table} has a vector with a NULL element; an index needs "
+            "complete vectors (a whole vector may be NULL: that row is left out).",
+        )
         matrix[row : row + len(values)] = values
         row += len(values)
     return matrix
