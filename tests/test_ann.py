@@ -219,7 +219,9 @@ def test_build_index_makes_an_hnsw_index_with_rowids(con, table) -> None:
     assert set(duckdb_vsa.list_indexes(con)) == {"items", "exact", "custom"}
 
 
-def test_macros_return_the_columns_of_the_exact_index(con, table) -> None:
+def assert_macros_match_exact(con) -> None:
+    """Every vsa_index_* macro on index ``items`` gives the columns of index ``exact``,
+    the same number of rows, and (near-duplicates) only true pairs, nearly all of them."""
     query = "(SELECT vec FROM items WHERE id = 11)"
     statements = [
         "SELECT * FROM vsa_index_search('{}', {}, k := 10)",
@@ -245,6 +247,10 @@ def test_macros_return_the_columns_of_the_exact_index(con, table) -> None:
             assert len(pairs) >= 0.95 * len(want_pairs)
         else:
             assert len(got_rows) == len(want_rows), sql
+
+
+def test_macros_return_the_columns_of_the_exact_index(con, table) -> None:
+    assert_macros_match_exact(con)
 
 
 def test_sql_recall_at_10_against_the_exact_index(con, table) -> None:
@@ -493,30 +499,7 @@ def test_ivf_macros_return_the_columns_and_rows_of_the_exact_index(con, ivf_tabl
     index = duckdb_vsa.get_index(con, "items")
     assert isinstance(index, IvfIndex)
     assert index.ids.tolist() == list(range(3000))
-    query = "(SELECT vec FROM items WHERE id = 11)"
-    statements = [
-        "SELECT * FROM vsa_index_search('{}', {}, k := 10)",
-        "SELECT * FROM vsa_index_topk_join('items', 'vec', '{}', k := 3) "
-        "WHERE l.id < 200 OR {} IS NULL",
-        "SELECT * FROM vsa_index_near_duplicates('{}', threshold := 0.6, k := 5) "
-        "WHERE {} IS NOT NULL",
-        "SELECT vsa_index_topk('{}', {}, k := 4) AS hits",
-    ]
-    for sql in statements:
-        got = con.execute(sql.format("items", query))
-        got_columns = [(d[0], str(d[1])) for d in got.description]
-        got_rows = got.fetchall()
-        want = con.execute(sql.format("exact", query))
-        assert got_columns == [(d[0], str(d[1])) for d in want.description], sql
-        want_rows = want.fetchall()
-        assert len(got_rows) > 0
-        if "near_duplicates" in sql:
-            pairs = {(r[0]["id"], r[1]["id"]) for r in got_rows}
-            want_pairs = {(r[0]["id"], r[1]["id"]) for r in want_rows}
-            assert pairs <= want_pairs
-            assert len(pairs) >= 0.95 * len(want_pairs)
-        else:
-            assert len(got_rows) == len(want_rows), sql
+    assert_macros_match_exact(con)
     load(con, "queries", ivf_table[:300] + np.float32(0.01))
 
     def topk(name: str) -> np.ndarray:
