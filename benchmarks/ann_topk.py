@@ -257,70 +257,42 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
     exact_index = None  # free it before the next build
     print(f"(exact done: {n:,} × {dim}, {exact_qps:.1f} queries/s)", flush=True)
 
-    if "faiss" in args.engine_set:
+    def measure_faiss(engine: str, knob: str, values: list[int], **options) -> None:
+        """Build one faiss index, query it at every value of its search knob, then via SQL."""
         try:
             index, cost = built(
-                lambda: duckdb_vsa.build_index(
-                    con,
-                    "targets",
-                    "v",
-                    method="hnsw",
-                    m=args.m,
-                    ef_construction=args.ef_construction,
-                    threads=args.threads,
-                )
+                lambda: duckdb_vsa.build_index(con, "targets", "v", method=engine, **options)
             )
         except ImportError as err:
-            print(f"(hnsw faiss skipped: {err})")
-        else:
-            first = True
-            for ef in args.efs:
-                index.ef_search = ef
-                found, s = timed(lambda: index.search(queries, k)[0], args.repeat)
-                build = [*cost[:2], index.nbytes / mb, cost[2]] if first else [None] * 4
-                rows.append([n, dim, "hnsw (faiss): HnswIndex.search",
-                             f"{params_hnsw}, ef_search={ef}", *build, nq / s,
-                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
-                first = False
-            if not args.no_sql:
-                index.ef_search = duckdb_vsa.ann.HNSW_DEFAULTS["ef_search"]
-                found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
-                rows.append([n, dim, "hnsw (faiss): vsa_index_topk_join (SQL)",
-                             f"ef_search={index.ef_search}", *[None] * 4, nq / s,
-                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
-            duckdb_vsa.drop_index(con, "targets")
-            index = None
-            print(f"(faiss done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
+            print(f"({'hnsw faiss' if engine == 'hnsw' else engine} skipped: {err})")
+            return
+        params = params_hnsw if engine == "hnsw" else f"nlist={index.nlist}"
+        first = True
+        for value in values:
+            setattr(index, knob, value)
+            found, s = timed(lambda: index.search(queries, k)[0], args.repeat)
+            build = [*cost[:2], index.nbytes / mb, cost[2]] if first else [None] * 4
+            rows.append([n, dim, f"{engine} (faiss): {type(index).__name__}.search",
+                         f"{params}, {knob}={value}", *build, nq / s,
+                         (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
+            first = False
+        if not args.no_sql:
+            defaults = {"hnsw": duckdb_vsa.ann.HNSW_DEFAULTS, "ivf": duckdb_vsa.ann.IVF_DEFAULTS}
+            setattr(index, knob, defaults[engine][knob])
+            found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
+            rows.append([n, dim, f"{engine} (faiss): vsa_index_topk_join (SQL)",
+                         f"{knob}={getattr(index, knob)}", *[None] * 4, nq / s,
+                         (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
+        duckdb_vsa.drop_index(con, "targets")  # the index is freed when this returns
+        print(f"({'faiss' if engine == 'hnsw' else engine} done: {n:,} × {dim}, "
+              f"build {cost[0]:.0f} s)", flush=True)  # fmt: skip
 
+    if "faiss" in args.engine_set:
+        measure_faiss("hnsw", "ef_search", args.efs, m=args.m,
+                      ef_construction=args.ef_construction, threads=args.threads)  # fmt: skip
     if "ivf" in args.engine_set:
         extra = {} if args.nlist is None else {"nlist": args.nlist}
-        try:
-            index, cost = built(
-                lambda: duckdb_vsa.build_index(
-                    con, "targets", "v", method="ivf", threads=args.threads, **extra
-                )
-            )
-        except ImportError as err:
-            print(f"(ivf skipped: {err})")
-        else:
-            first = True
-            for nprobe in args.nprobes:
-                index.nprobe = nprobe
-                found, s = timed(lambda: index.search(queries, k)[0], args.repeat)
-                build = [*cost[:2], index.nbytes / mb, cost[2]] if first else [None] * 4
-                rows.append([n, dim, "ivf (faiss): IvfIndex.search",
-                             f"nlist={index.nlist}, nprobe={nprobe}", *build, nq / s,
-                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
-                first = False
-            if not args.no_sql:
-                index.nprobe = duckdb_vsa.ann.IVF_DEFAULTS["nprobe"]
-                found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
-                rows.append([n, dim, "ivf (faiss): vsa_index_topk_join (SQL)",
-                             f"nprobe={index.nprobe}", *[None] * 4, nq / s,
-                             (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
-            duckdb_vsa.drop_index(con, "targets")
-            index = None
-            print(f"(ivf done: {n:,} × {dim}, build {cost[0]:.0f} s)", flush=True)
+        measure_faiss("ivf", "nprobe", args.nprobes, threads=args.threads, **extra)
 
     if "usearch" in args.engine_set:
         try:
