@@ -303,6 +303,8 @@ def measure(
 _VALUE_CACHES = (
     ("leaves", "_strings"),
     ("leaves", "_atoms"),
+    ("leaves", "_token_signs"),
+    ("leaves", "_gram_signs"),
     ("leaves", "_level_dot_cache"),
     (None, "_key_bags"),
 )

@@ -1,7 +1,7 @@
 """Where encoding time goes: a stage-by-stage breakdown of ``Encoder.encode_arrow``.
 
 The real ``encode_arrow`` runs, instrumented from outside: timers wrap the
-pieces it calls (``parse_json``, ``Flattener.add``, ``_leaf_bases``,
+pieces it calls (``parse_json``, ``Flattener.add_many``, ``_leaf_bases``,
 ``LeafEncoder.strings``, ``AtomSource.atoms``, ``_chain_ops``,
 ``roles.apply``, ``_key_bag_matrix``, the CSR product, ``_unit_rows``...) on
 one encoder instance and in ``duckdb_vsa.encoder``'s namespace. Time is
@@ -41,7 +41,7 @@ from duckdb_vsa import leaves as leaves_module
 ARROW = "Arrow in/out, per-row loop (rest of encode_arrow)"
 PARSE = "parse (parse_json)"
 GROUPING = "grouping loop (rest of _encode_values)"
-FLATTEN = "flatten (Flattener.add)"
+FLATTEN = "flatten (Flattener.add_many)"
 LEAF_REST = "leaf vectors: rest of _leaf_bases"
 STRINGS = "leaf vectors: strings (rest of LeafEncoder.strings)"
 ATOM_CACHE = "leaf vectors: atom cache lookups (_cached_signs)"
@@ -201,7 +201,9 @@ class Instrumented:
 
         def timed_flattener(*a: Any, **kw: Any) -> Any:
             flat = new_flattener(*a, **kw)
-            flat.add = add_timer(FLATTEN, flat.add)
+            for method in ("add", "add_many"):
+                if hasattr(flat, method):
+                    setattr(flat, method, add_timer(FLATTEN, getattr(flat, method)))
             return flat
 
         self._patch(self.enc, "_new_flattener", timed_flattener)

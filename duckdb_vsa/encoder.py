@@ -14,6 +14,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -33,16 +34,35 @@ from duckdb_vsa.flatten import (
     LIT_TRUE,
     DocumentError,
     Flattener,
-    TooComplex,
     parse_json,
 )
-from duckdb_vsa.leaves import LeafEncoder, expand_ranges, linear_t, number_to_t
+from duckdb_vsa.leaves import LeafEncoder, compact, expand_ranges, linear_t, number_to_t
 from duckdb_vsa.paths import FieldHints
 from duckdb_vsa.probe import Prober
 from duckdb_vsa.reference import encode_tree
 from duckdb_vsa.roles import POSITION_ROLE, RoleFamily, key_role, make_roles
 
 __all__ = ["ON_ERROR", "DocumentError", "Encoder"]
+
+
+def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for non-negative int64 codes.
+
+    Codes within a small range go through a presence table instead of a sort.
+    """
+    if not len(codes):
+        return codes, codes
+    bound = int(codes.max()) + 1
+    if bound <= max(8 * len(codes), 1 << 20):
+        inverse, distinct = compact(codes, bound)
+        return distinct, inverse
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return distinct, inverse.reshape(-1)
+
+
+def _types(keys: Sequence[Any]) -> np.ndarray:
+    """The exact type of every key, as an object array (compare with ``np.equal``)."""
+    return np.fromiter(map(type, keys), dtype=object, count=len(keys))
 
 
 def _is_number_key(key: Any) -> bool:
@@ -430,21 +450,16 @@ class Encoder:
 
     def _encode_values(self, values: Sequence[Any], root_path: tuple[Any, ...] = ()) -> np.ndarray:
         out = np.empty((len(values), self.dim), dtype=np.float32)
-        flat = self._new_flattener(root_path)
-        group_rows: list[int] = []
-        for i, value in enumerate(values):
-            try:
-                flat.add(value)
-            except TooComplex:
-                out[i] = encode_tree(self, value, root_path)
-                continue
-            group_rows.append(i)
-            if flat.n_terms >= GROUP_TERMS:
-                out[group_rows] = self._encode_group(flat)
-                flat = self._new_flattener(root_path)
-                group_rows = []
-        if group_rows:
-            out[group_rows] = self._encode_group(flat)
+        start = 0
+        while start < len(values):
+            flat = self._new_flattener(root_path)
+            end, skipped = flat.add_many(values, start, GROUP_TERMS)
+            for i in skipped:
+                out[i] = encode_tree(self, values[i], root_path)
+            if flat.n_rows:
+                rows = np.setdiff1d(np.arange(start, end), skipped)
+                out[rows if skipped else slice(start, end)] = self._encode_group(flat)
+            start = end
         return out
 
     def _encode_group(self, flat: Flattener) -> np.ndarray:
@@ -486,19 +501,19 @@ class Encoder:
         row_terms = np.bincount(np.repeat(term_row, per_term), minlength=n_rows)
 
         # Distinct (chain, basis) pairs, each bound once.
-        pairs, term_pair = np.unique(term_chain * n_bases + term_basis, return_inverse=True)
+        pairs, term_pair = _distinct(term_chain * n_bases + term_basis)
         pair_chain, pair_basis = np.divmod(pairs, n_bases)
-        bound = self._bind_pairs(flat, basis_matrix, pair_chain, pair_basis)
 
-        # Key bags, one per distinct signature, after the pairs.
+        # Key bags, one per distinct signature, as rows after the pairs.
         signatures = flat.key_signatures
-        has_bag = np.fromiter((bool(s) for s in signatures), dtype=bool, count=n_rows)
+        has_bag = np.fromiter(map(bool, signatures), dtype=bool, count=n_rows)
         if cfg.beta == 0:
             has_bag[:] = False
-        bag_signatures = [s for s, h in zip(signatures, has_bag) if h]
+        bag_signatures = list(compress(signatures, has_bag.tolist()))
         distinct = list(dict.fromkeys(bag_signatures))
         sig_ids = {s: j for j, s in enumerate(distinct)}
         bags = self._key_bag_matrix(distinct)
+        bound = self._bind_pairs(flat, basis_matrix, pair_chain, pair_basis, tail=bags)
 
         # One CSR row per document.
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -516,7 +531,7 @@ class Encoder:
         )
         data[bag_slots] = np.float32(cfg.beta)
         weights = sp.csr_matrix((data, indices, indptr), shape=(n_rows, len(pairs) + len(bags)))
-        summed = weights @ (np.concatenate([bound, bags]) if len(bags) else bound)
+        summed = weights @ bound
         return self._unit_rows(np.asarray(summed))
 
     def _bind_pairs(
@@ -525,23 +540,29 @@ class Encoder:
         basis_matrix: np.ndarray,
         pair_chain: np.ndarray,
         pair_basis: np.ndarray,
+        tail: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``(R(chain) + alpha I) @ basis`` for every distinct pair, pairs sorted by chain."""
+        """``(R(chain) + alpha I) @ basis`` for every distinct pair, pairs sorted by chain.
+
+        Rows of ``tail``, if given, follow the pairs in the same matrix.
+        """
         alpha = np.float32(self.config.alpha)
-        bound = basis_matrix[pair_basis]
+        n_tail = 0 if tail is None else len(tail)
+        out = np.empty((len(pair_basis) + n_tail, self.dim), dtype=np.float32)
+        bound = out[: len(pair_basis)]
+        np.take(basis_matrix, pair_basis, axis=0, out=bound)
+        if n_tail:
+            out[len(pair_basis) :] = tail
         chains, block_start = np.unique(pair_chain, return_index=True)
         block_end = np.append(block_start[1:], len(pair_chain))
         nonroot = chains != 0
         ops = self._chain_ops(flat, chains[nonroot])
-        for op, start, end in zip(ops, block_start[nonroot], block_end[nonroot]):
-            block = bound[start:end]
-            moved = self.roles.apply(op, block)
-            if alpha:
-                moved += alpha * block
-            bound[start:end] = moved
+        apply_plus = self.roles.apply_plus
+        for op, start, end in zip(ops, block_start[nonroot].tolist(), block_end[nonroot].tolist()):
+            apply_plus(op, bound[start:end], alpha)
         if not nonroot[0]:  # chain 0: the identity, so (1 + alpha) @ basis
             bound[block_start[0] : block_end[0]] *= np.float32(1.0) + alpha
-        return bound
+        return out
 
     def _leaf_bases(self, leaf_keys: Sequence[Any]) -> tuple[np.ndarray, ...]:
         """Leaves as weighted sums of basis vectors.
@@ -552,24 +573,27 @@ class Encoder:
         and coefficients: ``leaf_ptr``, ``leaf_basis``, ``leaf_coef``.
         """
         n = len(leaf_keys)
-        if self.hints is None:
-            numbers = [i for i, key in enumerate(leaf_keys) if isinstance(key, float)]
-        else:
-            numbers = [i for i, key in enumerate(leaf_keys) if _is_number_key(key)]
-        if not numbers or self.config.w_num_exact > 0:
+        types = _types(leaf_keys)
+        is_number = np.equal(types, float)
+        if self.hints is not None and np.equal(types, tuple).any():
+            is_number = np.fromiter(map(_is_number_key, leaf_keys), dtype=bool, count=n)
+        if not is_number.any() or self.config.w_num_exact > 0:
             ptr = np.arange(n + 1, dtype=np.int64)
             return self._leaf_matrix(leaf_keys), ptr, np.arange(n, dtype=np.int64), np.ones(n)
-        number_set = set(numbers)
-        others = [i for i in range(n) if i not in number_set]
-        number_keys = [leaf_keys[i] for i in numbers]
-        if any(type(key) is tuple for key in number_keys):
+        numbers = np.flatnonzero(is_number)
+        others = np.flatnonzero(~is_number)
+        number_keys = list(compress(leaf_keys, is_number.tolist()))
+        if self.hints is not None and any(type(key) is tuple for key in number_keys):
             values, t = self._number_axis(number_keys)
             lower, coef_lower, coef_upper = self.leaves.number_levels(values, t)
         else:
             lower, coef_lower, coef_upper = self.leaves.number_levels(number_keys)
         levels = np.unique(np.concatenate([lower, lower + 1]))
         basis_matrix = np.concatenate(
-            [self._leaf_matrix([leaf_keys[i] for i in others]), self.leaves.levels(levels)]
+            [
+                self._leaf_matrix(list(compress(leaf_keys, (~is_number).tolist()))),
+                self.leaves.levels(levels),
+            ]
         )
         per_leaf = np.ones(n, dtype=np.int64)
         per_leaf[numbers] = 2
@@ -642,22 +666,19 @@ class Encoder:
     def _leaf_matrix(self, leaf_keys: Sequence[Any]) -> np.ndarray:
         """Unit vectors of leaf keys: str, float, a literal marker, or a hinted leaf."""
         out = np.empty((len(leaf_keys), self.dim), dtype=np.float32)
-        strings: list[int] = []
-        numbers: list[int] = []
+        types = _types(leaf_keys)
+        is_string, is_number = np.equal(types, str), np.equal(types, float)
         hinted: dict[str, list[int]] = {}
-        for i, key in enumerate(leaf_keys):
-            if isinstance(key, str):
-                strings.append(i)
-            elif isinstance(key, float):
-                numbers.append(i)
-            elif key in _LITERAL_NAMES:
+        for i in np.flatnonzero(~(is_string | is_number)).tolist():
+            key = leaf_keys[i]
+            if key in _LITERAL_NAMES:
                 out[i] = self.leaves.literal(_LITERAL_NAMES[key])
             else:
                 hinted.setdefault(key[0], []).append(i)
-        if strings:
-            out[strings] = self.leaves.strings([leaf_keys[i] for i in strings])
-        if numbers:
-            out[numbers] = self.leaves.numbers([leaf_keys[i] for i in numbers])
+        if is_string.any():
+            out[is_string] = self.leaves.strings(list(compress(leaf_keys, is_string.tolist())))
+        if is_number.any():
+            out[is_number] = self.leaves.numbers(list(compress(leaf_keys, is_number.tolist())))
         for tag, rows in hinted.items():
             keys = [leaf_keys[i] for i in rows]
             if tag == "lin":

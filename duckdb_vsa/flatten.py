@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from itertools import repeat
 from json.decoder import scanstring
+from json.scanner import make_scanner
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,10 @@ LIT_ARRAY = ("lit", "[]")
 LIT_NAN = ("lit", "NaN")
 
 _PREVIEW_CHARS = 60
+
+# The scanner json.loads calls, without the Python layers around it; a document
+# it does not read exactly to its last character takes the full path.
+_scan_value = make_scanner(json.JSONDecoder())
 
 DEPTH_MESSAGE = (
     f"The document is nested deeper than {MAX_DEPTH} levels (or, for a Python value, "
@@ -79,6 +85,14 @@ def parse_json(text: str) -> Any:
         If ``text`` is empty or not valid JSON; the message names the problem
         and shows the start of the value.
     """
+    if type(text) is str:
+        try:
+            value, end = _scan_value(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass
+        else:
+            if end == len(text):
+                return value
     if not isinstance(text, str):
         raise TypeError(f"Expected JSON text (str), got {type(text).__name__}.")
     if not text.strip():
@@ -350,18 +364,159 @@ class Flattener:
         TypeError
             The document holds a value that is not JSON.
         """
-        mark = len(self.occ_leaf)
-        try:
-            if self.hints is None:
-                signature, terms = self._walk(doc)
-            else:
-                signature, terms = self._walk_hinted(doc)
-        except BaseException:
-            del self.occ_set[mark:], self.occ_leaf[mark:]
-            raise
-        self.key_signatures.append(signature)
-        self.row_leaves.append(len(self.occ_leaf) - mark)
-        self.n_terms += terms
+        _, skipped = self.add_many([doc])
+        if skipped:
+            raise TooComplex
+
+    def add_many(
+        self, docs: Sequence[Any], start: int = 0, stop_terms: int | None = None
+    ) -> tuple[int, list[int]]:
+        """Record ``docs[start:]`` as rows, one per document, in order.
+
+        Parameters
+        ----------
+        docs : sequence
+            Documents (Python values).
+        start : int, default 0
+            The first document to read.
+        stop_terms : int, optional
+            Stop after the document that brings the group to this many terms.
+
+        Returns
+        -------
+        next : int
+            The index after the last document read.
+        skipped : list of int
+            Documents read but beyond the term engine's limits (see
+            :class:`TooComplex`): they have no row.
+
+        Raises
+        ------
+        DocumentError, TypeError
+            As :meth:`add`; the documents before the offending one stay recorded.
+        """
+        if self.hints is not None:
+            return self._add_hinted(docs, start, stop_terms)
+        # The encoder's hot loop, one document after another without a call per
+        # document: locals, exact type checks and interned plans on purpose.
+        max_depth, max_position = self.max_chain_depth, self.max_position
+        max_terms = self.max_terms
+        stop = math.inf if stop_terms is None else stop_terms
+        plan_get = self._plans.get
+        object_plan, array_plan = self._object_plan, self._array_plan
+        set_size = self.set_size
+        leaf_index = self.leaf_index
+        leaf_get = leaf_index.get
+        leaf_keys = self.leaf_keys
+        occ_set, occ_leaf = self.occ_set, self.occ_leaf
+        occ_set_append, occ_leaf_append = occ_set.append, occ_leaf.append
+        signature_append = self.key_signatures.append
+        row_leaves_append = self.row_leaves.append
+        skipped: list[int] = []
+        n_terms = self.n_terms
+        n_docs = len(docs)
+        i = start
+        while i < n_docs and n_terms < stop:
+            doc = docs[i]
+            i += 1
+            mark = len(occ_leaf)
+            keys: list[str] = []
+            terms = 0
+            stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
+            pop, extend = stack.pop, stack.extend
+            try:
+                while stack:
+                    value, cs, depth = pop()
+                    kind = type(value)
+                    if kind is str:
+                        leaf = value
+                    elif kind is float:
+                        leaf = value if value == value else LIT_NAN
+                    elif kind is dict:
+                        if not value:
+                            leaf = LIT_OBJECT
+                        else:
+                            if depth >= max_depth:
+                                _too_deep(depth)
+                            keys.extend(value)
+                            plan = plan_get((cs, tuple(value)))
+                            if plan is None:
+                                plan = object_plan(cs, value)
+                            extend(zip(map(value.__getitem__, plan[0]), plan[1], repeat(depth + 1)))
+                            continue
+                    elif kind is list:
+                        n = len(value)
+                        if not n:
+                            leaf = LIT_ARRAY
+                        else:
+                            if depth >= max_depth:
+                                _too_deep(depth)
+                            if n > max_position:
+                                raise TooComplex
+                            plan = plan_get((cs, n))
+                            if plan is None:
+                                plan = array_plan(cs, n)
+                            extend(zip(reversed(value), plan, repeat(depth + 1)))
+                            continue
+                    elif kind is int:
+                        leaf = to_float(value)
+                    elif value is None:
+                        leaf = LIT_NULL
+                    elif value is True:
+                        leaf = LIT_TRUE
+                    elif value is False:
+                        leaf = LIT_FALSE
+                    else:
+                        # Tuples, subclasses and numpy scalars: dispatch again as plain values.
+                        stack.append((_plain(value), cs, depth))
+                        continue
+                    lid = leaf_get(leaf)
+                    if lid is None:
+                        lid = leaf_index[leaf] = len(leaf_keys)
+                        leaf_keys.append(leaf)
+                    occ_set_append(cs)
+                    occ_leaf_append(lid)
+                    terms += set_size[cs]
+                    if terms > max_terms:
+                        raise TooComplex
+            except TooComplex:
+                del occ_set[mark:], occ_leaf[mark:]
+                skipped.append(i - 1)
+                continue
+            except BaseException:
+                del occ_set[mark:], occ_leaf[mark:]
+                self.n_terms = n_terms
+                raise
+            keys.sort()
+            signature_append(tuple(keys))
+            row_leaves_append(len(occ_leaf) - mark)
+            n_terms += terms
+        self.n_terms = n_terms
+        return i, skipped
+
+    def _add_hinted(
+        self, docs: Sequence[Any], start: int, stop_terms: int | None
+    ) -> tuple[int, list[int]]:
+        """:meth:`add_many` with field hints, one :meth:`_walk_hinted` per document."""
+        skipped: list[int] = []
+        stop = math.inf if stop_terms is None else stop_terms
+        i = start
+        while i < len(docs) and self.n_terms < stop:
+            mark = len(self.occ_leaf)
+            i += 1
+            try:
+                signature, terms = self._walk_hinted(docs[i - 1])
+            except TooComplex:
+                del self.occ_set[mark:], self.occ_leaf[mark:]
+                skipped.append(i - 1)
+                continue
+            except BaseException:
+                del self.occ_set[mark:], self.occ_leaf[mark:]
+                raise
+            self.key_signatures.append(signature)
+            self.row_leaves.append(len(self.occ_leaf) - mark)
+            self.n_terms += terms
+        return i, skipped
 
     def _object_plan(self, cs: int, value: dict) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """Keys of an object in reverse sorted order and their chain sets, interned.
@@ -390,79 +545,6 @@ class Flattener:
             sets.append(self._child_set(key) if child_cs is None else child_cs)
         plan = self._plans[(cs, n)] = tuple(sets)
         return plan
-
-    def _walk(self, doc: Any) -> tuple[tuple[str, ...], int]:
-        # The encoder's hot loop: locals, exact type checks and interned plans on purpose.
-        max_depth, max_position = self.max_chain_depth, self.max_position
-        max_terms = self.max_terms
-        plan_get = self._plans.get
-        object_plan, array_plan = self._object_plan, self._array_plan
-        set_size = self.set_size
-        leaf_index = self.leaf_index
-        leaf_get = leaf_index.get
-        leaf_keys = self.leaf_keys
-        occ_set, occ_leaf = self.occ_set, self.occ_leaf
-        occ_set_append, occ_leaf_append = occ_set.append, occ_leaf.append
-        keys: list[str] = []
-        terms = 0
-        stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
-        pop, extend = stack.pop, stack.extend
-        while stack:
-            value, cs, depth = pop()
-            kind = type(value)
-            if kind is str:
-                leaf = value
-            elif kind is float:
-                leaf = value if value == value else LIT_NAN
-            elif kind is dict:
-                if not value:
-                    leaf = LIT_OBJECT
-                else:
-                    if depth >= max_depth:
-                        _too_deep(depth)
-                    keys.extend(value)
-                    plan = plan_get((cs, tuple(value)))
-                    if plan is None:
-                        plan = object_plan(cs, value)
-                    extend(zip(map(value.__getitem__, plan[0]), plan[1], repeat(depth + 1)))
-                    continue
-            elif kind is list:
-                n = len(value)
-                if not n:
-                    leaf = LIT_ARRAY
-                else:
-                    if depth >= max_depth:
-                        _too_deep(depth)
-                    if n > max_position:
-                        raise TooComplex
-                    plan = plan_get((cs, n))
-                    if plan is None:
-                        plan = array_plan(cs, n)
-                    extend(zip(reversed(value), plan, repeat(depth + 1)))
-                    continue
-            elif kind is int:
-                leaf = to_float(value)
-            elif value is None:
-                leaf = LIT_NULL
-            elif value is True:
-                leaf = LIT_TRUE
-            elif value is False:
-                leaf = LIT_FALSE
-            else:
-                # Tuples, subclasses and numpy scalars: dispatch again as plain values.
-                stack.append((_plain(value), cs, depth))
-                continue
-            lid = leaf_get(leaf)
-            if lid is None:
-                lid = leaf_index[leaf] = len(leaf_keys)
-                leaf_keys.append(leaf)
-            occ_set_append(cs)
-            occ_leaf_append(lid)
-            terms += set_size[cs]
-            if terms > max_terms:
-                raise TooComplex
-        keys.sort()
-        return tuple(keys), terms
 
     def set_path_text(self, set_id: int, positions: bool = True) -> str:
         """The JSON path of a chain set, such as ``$.items[2].price``.

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from duckdb_vsa import prng
 from duckdb_vsa.atoms import AtomSource
-from duckdb_vsa.cache import ByteBoundedCache
+from duckdb_vsa.cache import ByteBoundedCache, RowTable
 from duckdb_vsa.config import EncoderConfig
 
 #: ``t = asinh(x / s)`` is clamped to this magnitude: beyond every finite float64.
@@ -29,6 +29,8 @@ _PAD_END = "\x03"
 _MAX_CACHED_CHARS = 1024
 
 _BLOCK_ROWS = 1024
+#: Rows of float64 squares at a time when normalising strings (about 1 MiB at D = 1024).
+_NORM_BLOCK_ROWS = 128
 
 #: A linear number axis (the ``number`` field hint) is clamped to this magnitude.
 LINEAR_T_LIMIT = 1e6
@@ -95,16 +97,20 @@ class LeafEncoder:
     config : EncoderConfig
     atoms : AtomSource
     cache_bytes : int
-        Budget of the string-leaf and atom caches.
+        Budget of the leaf caches together: half for string leaves, a quarter
+        each for token and trigram sign rows and for number levels.
     """
 
     def __init__(self, config: EncoderConfig, atoms: AtomSource, cache_bytes: int) -> None:
         self.config = config
         self.atoms = atoms
         self.dim = config.dim
-        half = max(cache_bytes // 2, 0)
-        self._strings: ByteBoundedCache[np.ndarray] = ByteBoundedCache(half, _nbytes)
-        self._atoms: ByteBoundedCache[np.ndarray] = ByteBoundedCache(half, _nbytes)
+        half, quarter = max(cache_bytes // 2, 0), max(cache_bytes // 4, 0)
+        self._strings = RowTable(half, self.dim, np.float32)
+        # Token and trigram atoms as float32 sign rows.
+        self._token_signs = RowTable(quarter // 2, self.dim, np.float32)
+        self._gram_signs = RowTable(quarter // 2, self.dim, np.float32)
+        self._atoms: ByteBoundedCache[np.ndarray] = ByteBoundedCache(quarter, _nbytes)
         seed = config.seed
         # Random Fourier features of the Gaussian kernel exp(-dt^2 / 2h^2).
         omega = prng.gaussians([prng.digest(seed, "num", "omega")], self.dim)[0]
@@ -226,49 +232,40 @@ class LeafEncoder:
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of strings under the ``text`` hint: tokens and trigrams only."""
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        keys = [("text", t) for t in texts]
-        cached = self._strings.get_many(keys)
-        missing = [i for i, row in enumerate(cached) if row is None]
-        for i, row in enumerate(cached):
-            if row is not None:
-                out[i] = row
-        if missing:
-            fresh = self._compute_strings([texts[i] for i in missing], w_str=0.0)
-            out[missing] = fresh
-            self._strings.put_many(
-                [
-                    (keys[i], row.copy())
-                    for i, row in zip(missing, fresh)
-                    if len(texts[i]) <= _MAX_CACHED_CHARS
-                ]
-            )
-        return out
+        return self._cached_strings([("text", t) for t in texts], list(texts), w_str=0.0)
 
     def strings(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of strings: whole-string atom + token bag + trigram bag.
+        """Unit vectors of distinct strings: whole-string atom + token bag + trigram bag.
 
         ``normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
         + w_gram/sqrt(n_g) sum atom(gram, g))`` over the casefolded word tokens
         ``t`` and the boundary-padded character trigrams ``g`` of the first
         ``max_text_chars`` characters.
         """
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        cached = self._strings.get_many(list(texts))
-        missing = [i for i, row in enumerate(cached) if row is None]
-        for i, row in enumerate(cached):
-            if row is not None:
-                out[i] = row
-        if missing:
-            fresh = self._compute_strings([texts[i] for i in missing])
+        texts = list(texts)
+        return self._cached_strings(texts, texts)
+
+    def _cached_strings(
+        self, keys: list[object], texts: list[str], w_str: float | None = None
+    ) -> np.ndarray:
+        """String vectors through the string table: found rows gathered, the rest computed."""
+        matrix, rows = self._strings.lookup(keys)
+        missing = np.flatnonzero(rows < 0)
+        if not len(missing):
+            return matrix[rows]
+        fresh = self._compute_strings([texts[i] for i in missing.tolist()], w_str)
+        if len(missing) == len(rows):
+            out = fresh
+        else:
+            out = np.empty((len(rows), self.dim), dtype=np.float32)
+            found = np.flatnonzero(rows >= 0)
+            out[found] = matrix[rows[found]]
             out[missing] = fresh
-            self._strings.put_many(
-                [
-                    (texts[i], row.copy())
-                    for i, row in zip(missing, fresh)
-                    if len(texts[i]) <= _MAX_CACHED_CHARS
-                ]
-            )
+        keep = [j for j, i in enumerate(missing.tolist()) if len(texts[i]) <= _MAX_CACHED_CHARS]
+        if len(keep) == len(missing):
+            self._strings.insert([keys[i] for i in missing.tolist()], fresh)
+        elif keep:
+            self._strings.insert([keys[missing[j]] for j in keep], fresh[keep])
         return out
 
     def _compute_strings(self, texts: list[str], w_str: float | None = None) -> np.ndarray:
@@ -281,7 +278,7 @@ class LeafEncoder:
         # Every component is an integer combination of sign rows (atoms times
         # sqrt(D)): its sum is exact in float32 in any order, so a string's vector
         # cannot depend on how the sum is computed (sparse, dense, or batched).
-        out = np.zeros((n, self.dim), dtype=np.float32)
+        out: np.ndarray | None = None
 
         n_grams = np.fromiter(map(len, folded), dtype=np.int64, count=n)
         if not w_gram:
@@ -289,7 +286,7 @@ class LeafEncoder:
         elif n_grams.any():
             gram_sum = self._gram_sums(folded, n_grams)
             gram_sum *= (w_gram / np.sqrt(np.maximum(n_grams, 1))).astype(np.float32)[:, None]
-            out += gram_sum
+            out = gram_sum
 
         n_tokens = np.zeros(n, dtype=np.int64)
         if w_tok:
@@ -303,20 +300,31 @@ class LeafEncoder:
                     dtype=np.int64,
                     count=int(n_tokens.sum()),
                 )
-                token_sum = _sign_sum(indices, n_tokens, self._cached_signs("tok", names))
+                table, rows = self._cached_signs("tok", names)
+                token_sum = _sign_sum(rows[indices], n_tokens, table)
                 token_sum *= (w_tok / np.sqrt(np.maximum(n_tokens, 1))).astype(np.float32)[:, None]
-                out += token_sum
+                if out is None:
+                    out = token_sum
+                else:
+                    out += token_sum
 
         # A string with no feature of positive weight is its string atom alone.
         lonely = (n_tokens == 0) & (n_grams == 0)
         use_str = lonely | (w_str > 0)
+        if out is None:
+            out = np.zeros((n, self.dim), dtype=np.float32)
         if use_str.any():
             rows = np.flatnonzero(use_str)
             signs = self.atoms.signs("str", [texts[i] for i in rows]).astype(np.float32)
             signs *= np.where(lonely[rows], np.float32(1.0), np.float32(w_str))[:, None]
             out[rows] += signs
-        norms = np.sqrt(np.square(out, dtype=np.float64).sum(axis=1))
-        out *= (1.0 / norms).astype(np.float32)[:, None]
+        # Row by row in float64, a block at a time so the squares stay in cache.
+        squares = np.empty(n)
+        for b in range(0, n, _NORM_BLOCK_ROWS):
+            squares[b : b + _NORM_BLOCK_ROWS] = np.square(
+                out[b : b + _NORM_BLOCK_ROWS], dtype=np.float64
+            ).sum(axis=1)
+        out *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
         return out
 
     def _gram_sums(self, folded: list[str], n_grams: np.ndarray) -> np.ndarray:
@@ -327,23 +335,18 @@ class LeafEncoder:
         lengths = n_grams + 2
         starts = np.cumsum(lengths) - lengths
         at = expand_ranges(starts, n_grams)
-        gram_of, gram_names = _distinct_trigrams(points, at)
-        return _sign_sum(gram_of, n_grams, self._cached_signs("gram", gram_names))
+        gram_of, gram_codes = _distinct_trigrams(points, at)
+        table, rows = self._gram_signs.rows_of(
+            gram_codes.tolist(),
+            lambda missing: self.atoms.signs("gram", _trigram_names(missing)),
+        )
+        return _sign_sum(rows[gram_of], n_grams, table)
 
-    def _cached_signs(self, namespace: str, names: list[str]) -> np.ndarray:
-        """Sign rows (int8) of ``names``, through the atom cache (tokens and trigrams repeat)."""
-        out = np.empty((len(names), self.dim), dtype=np.int8)
-        keys = [(namespace, name) for name in names]
-        found = self._atoms.get_many(keys)
-        missing = [i for i, row in enumerate(found) if row is None]
-        for i, row in enumerate(found):
-            if row is not None:
-                out[i] = row
-        if missing:
-            fresh = self.atoms.signs(namespace, [names[i] for i in missing])
-            out[missing] = fresh
-            self._atoms.put_many([(keys[i], row) for i, row in zip(missing, fresh)])
-        return out
+    def _cached_signs(self, namespace: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Sign rows of distinct token ``names`` (which repeat): a table and rows."""
+        return self._token_signs.rows_of(
+            names, lambda missing: self.atoms.signs(namespace, missing)
+        )
 
 
 #: Rows with at least this many features are summed by a dense product when dense enough.
@@ -359,7 +362,7 @@ _DENSE_BLOCK_CELLS = 1 << 20
 _TABLE_ALPHABET = 160
 
 
-def _compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+def compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     """Renumber integers in ``[0, bound)`` densely: ``(new ids, sorted distinct values)``."""
     present = np.zeros(bound, dtype=bool)
     present[values] = True
@@ -368,35 +371,39 @@ def _compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     return rank[values], used
 
 
-def _distinct_trigrams(points: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _distinct_trigrams(points: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trigrams of code points starting at ``at``: an id per trigram and the distinct ones.
 
-    Ids number the distinct trigrams in code-point order. Small alphabets (the
-    usual case) go through a lookup table; others through a sort.
+    A trigram is named by its code: its three code points packed into 63 bits
+    (see :func:`_trigram_names`). Ids number the distinct trigrams in code
+    order. Small alphabets (the usual case) go through a lookup table; others
+    through a sort.
     """
-    if len(points) and int(points.max()) < (1 << 21):
-        alphabet_size = int(points.max()) + 1
-        char_of, alphabet = _compact(points, alphabet_size)
+    if len(points):
+        char_of, alphabet = compact(points, int(points.max()) + 1)
         a = len(alphabet)
         if a <= _TABLE_ALPHABET:
             codes = (char_of[at] * a + char_of[at + 1]) * a + char_of[at + 2]
-            gram_of, distinct = _compact(codes, a * a * a)
-            chars = [chr(c) for c in alphabet.tolist()]
-            names = [
-                chars[c // (a * a)] + chars[(c // a) % a] + chars[c % a] for c in distinct.tolist()
-            ]
-            return gram_of, names
-    wide = points.astype(np.uint64)
-    codes = (wide[at] << np.uint64(42)) | (wide[at + 1] << np.uint64(21)) | wide[at + 2]
+            gram_of, distinct = compact(codes, a * a * a)
+            wide = alphabet.astype(np.int64)
+            first, rest = np.divmod(distinct, a * a)
+            second, third = np.divmod(rest, a)
+            packed = (wide[first] << 42) | (wide[second] << 21) | wide[third]
+            return gram_of, packed
+    wide = points.astype(np.int64)
+    codes = (wide[at] << 42) | (wide[at + 1] << 21) | wide[at + 2]
     gram_codes, gram_of = np.unique(codes, return_inverse=True)
-    names = [
-        chr(c >> 42) + chr((c >> 21) & 0x1FFFFF) + chr(c & 0x1FFFFF) for c in gram_codes.tolist()
-    ]
-    return gram_of.reshape(-1), names
+    return gram_of.reshape(-1), gram_codes
 
 
-def _sign_sum(columns: np.ndarray, counts: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    """Per row, the sum of ``signs[c]`` over its ``counts[row]`` consecutive ``columns``.
+def _trigram_names(codes: list[int]) -> list[str]:
+    """The trigrams of 63-bit codes (three 21-bit code points)."""
+    mask = 0x1FFFFF
+    return [chr(c >> 42) + chr((c >> 21) & mask) + chr(c & mask) for c in codes]
+
+
+def _sign_sum(columns: np.ndarray, counts: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``table[c]`` over its ``counts[row]`` consecutive ``columns``.
 
     Integer sums of +-1 rows (below 2**24) are exact in float32: the result does
     not depend on the method, so long rows go to BLAS (a dense count matrix
@@ -405,13 +412,12 @@ def _sign_sum(columns: np.ndarray, counts: np.ndarray, signs: np.ndarray) -> np.
     n = len(counts)
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
-    table = signs.astype(np.float32)
-    out = np.empty((n, signs.shape[1]), dtype=np.float32)
+    out = np.empty((n, table.shape[1]), dtype=np.float32)
     long_rows = np.flatnonzero(counts >= _DENSE_MIN_FEATURES)
     dense = np.zeros(n, dtype=bool)
     if len(long_rows):
         at = expand_ranges(ptr[long_rows], counts[long_rows])
-        local, used = _compact(columns[at], len(signs))
+        local, used = compact(columns[at], len(table))
         m = len(used)
         if len(long_rows) * m <= _DENSE_CELLS_PER_NONZERO * len(at):
             used_table = table[used]
@@ -433,7 +439,7 @@ def _sign_sum(columns: np.ndarray, counts: np.ndarray, signs: np.ndarray) -> np.
     np.cumsum(counts[sparse_rows], out=sub_ptr[1:])
     matrix = sp.csr_matrix(
         (np.ones(len(at), dtype=np.float32), columns[at], sub_ptr),
-        shape=(len(sparse_rows), len(signs)),
+        shape=(len(sparse_rows), len(table)),
     )
     out[sparse_rows] = matrix @ table
     return out

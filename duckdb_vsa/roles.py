@@ -90,6 +90,18 @@ class RoleFamily(ABC):
         """The dense D x D float64 matrix of an op (for tests and inspection)."""
 
     # -- shared machinery -----------------------------------------------------------
+    def apply_plus(self, op: Any, rows: np.ndarray, alpha: np.float32) -> None:
+        """Replace every row ``y`` of float32 ``rows`` (in place) by ``M y + alpha y``.
+
+        The result equals ``apply(op, rows) + alpha * rows`` bit for bit.
+        """
+        moved = self.apply(op, rows)
+        if alpha:
+            rows *= alpha
+            rows += moved
+        else:
+            rows[...] = moved
+
     def role(self, role: str) -> Any:
         """The op of a named role, cached."""
         key = ("role", role)
