@@ -44,7 +44,7 @@ GROUPING = "grouping loop (rest of _encode_values)"
 FLATTEN = "flatten (Flattener.add_many)"
 LEAF_REST = "leaf vectors: rest of _leaf_bases"
 STRINGS = "leaf vectors: strings (rest of LeafEncoder.strings)"
-ATOM_CACHE = "leaf vectors: atom cache lookups (_cached_signs)"
+ATOM_CACHE = "leaf vectors: caches (sign rows, string table)"
 NUMBERS = "leaf vectors: numbers (number_levels, levels)"
 ATOMS = "atom generation (AtomSource.atoms, any caller)"
 CHAIN_OPS = "bind: chain ops (_chain_ops)"
@@ -84,6 +84,10 @@ TARGETS = (
     (ATOM_CACHE, "leaves", "_cached_atoms"),
     (ATOM_CACHE, "leaves", "_atom_matrix"),
     (ATOM_CACHE, "leaves", "_cached_signs"),
+    (ATOM_CACHE, "leaves._gram_signs", "rows_of"),
+    (ATOM_CACHE, "leaves._token_signs", "rows_of"),
+    (ATOM_CACHE, "leaves._strings", "lookup"),
+    (ATOM_CACHE, "leaves._strings", "insert"),
     (NUMBERS, "leaves", "number_levels"),
     (NUMBERS, "leaves", "numbers"),
     (NUMBERS, "leaves", "levels"),
