@@ -614,21 +614,11 @@ class Flattener:
                             (kept[i], child_set(key) if child_cs is None else child_cs, depth)
                         )
                     continue
-            elif kind is str:
-                leaf = value
-            elif kind is float:
-                leaf = value if value == value else LIT_NAN
-            elif kind is int:
-                leaf = to_float(value)
-            elif value is None:
-                leaf = LIT_NULL
-            elif value is True:
-                leaf = LIT_TRUE
-            elif value is False:
-                leaf = LIT_FALSE
             else:
-                stack.append((_plain(value), cs, depth))
-                continue
+                leaf = _scalar_leaf(value)
+                if leaf is None:
+                    stack.append((_plain(value), cs, depth))
+                    continue
             leaf = hinted_leaf(set_kind[cs], leaf)
             lid = self.leaf_index.get(leaf)
             if lid is None:
@@ -641,6 +631,24 @@ class Flattener:
                 raise TooComplex
         keys.sort()
         return tuple(keys), terms
+
+
+def _scalar_leaf(value: Any) -> Any:
+    """The leaf key of a plain JSON scalar, or None for any other value."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float:
+        return value if value == value else LIT_NAN
+    if kind is int:
+        return to_float(value)
+    if value is None:
+        return LIT_NULL
+    if value is True:
+        return LIT_TRUE
+    if value is False:
+        return LIT_FALSE
+    return None
 
 
 def _sorted_items(obj: dict) -> list[tuple[str, Any]]:

@@ -18,15 +18,12 @@ import numpy as np
 from duckdb_vsa.flatten import (
     DEPTH_MESSAGE,
     LIT_ARRAY,
-    LIT_FALSE,
-    LIT_NAN,
-    LIT_NULL,
     LIT_OBJECT,
-    LIT_TRUE,
     MAX_DEPTH,
     DocumentError,
+    _plain,
+    _scalar_leaf,
 )
-from duckdb_vsa.leaves import to_float
 from duckdb_vsa.paths import hinted_leaf
 from duckdb_vsa.roles import POSITION_ROLE, key_role
 
@@ -35,21 +32,12 @@ if TYPE_CHECKING:
 
 
 def _leaf_key(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return LIT_NULL
-    if value is True:
-        return LIT_TRUE
-    if value is False:
-        return LIT_FALSE
-    if isinstance(value, float):
-        return value if value == value else LIT_NAN
-    if isinstance(value, int):
-        return to_float(value)
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _leaf_key(value.item())
-    raise TypeError(f"Cannot encode a {type(value).__name__} ({value!r:.60}).")
+    leaf = _scalar_leaf(value)
+    if leaf is None:  # subclasses of JSON types and numpy scalars
+        leaf = _scalar_leaf(_plain(value))
+    if leaf is None:
+        raise TypeError(f"Cannot encode a {type(value).__name__} ({value!r:.60}).")
+    return leaf
 
 
 def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
