@@ -550,7 +550,8 @@ class Encoder:
         n_tail = 0 if tail is None else len(tail)
         out = np.empty((len(pair_basis) + n_tail, self.dim), dtype=np.float32)
         bound = out[: len(pair_basis)]
-        np.take(basis_matrix, pair_basis, axis=0, out=bound)
+        # Valid indices: "wrap" spares the bounds check and the buffer "raise" uses with out=.
+        np.take(basis_matrix, pair_basis, axis=0, out=bound, mode="wrap")
         if n_tail:
             out[len(pair_basis) :] = tail
         chains, block_start = np.unique(pair_chain, return_index=True)

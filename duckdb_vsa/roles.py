@@ -171,7 +171,8 @@ class SignedPermutationRoles(RoleFamily):
 
     def apply(self, op, rows):
         perm, signs = op
-        out = rows.take(perm, axis=1)
+        # A permutation's indices are valid: "wrap" skips the bounds check per element.
+        out = rows.take(perm, axis=1, mode="wrap")
         out *= signs
         return out
 
