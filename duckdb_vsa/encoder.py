@@ -590,12 +590,11 @@ class Encoder:
         else:
             lower, coef_lower, coef_upper = self.leaves.number_levels(number_keys)
         levels = np.unique(np.concatenate([lower, lower + 1]))
-        basis_matrix = np.concatenate(
-            [
-                self._leaf_matrix(list(compress(leaf_keys, (~is_number).tolist()))),
-                self.leaves.levels(levels),
-            ]
+        basis_matrix = np.empty((len(others) + len(levels), self.dim), dtype=np.float32)
+        self._leaf_matrix(
+            list(compress(leaf_keys, (~is_number).tolist())), out=basis_matrix[: len(others)]
         )
+        basis_matrix[len(others) :] = self.leaves.levels(levels)
         per_leaf = np.ones(n, dtype=np.int64)
         per_leaf[numbers] = 2
         ptr = np.zeros(n + 1, dtype=np.int64)
@@ -664,9 +663,13 @@ class Encoder:
             return self.roles.role(key_role(step))
         return self.roles.power(POSITION_ROLE, step)
 
-    def _leaf_matrix(self, leaf_keys: Sequence[Any]) -> np.ndarray:
-        """Unit vectors of leaf keys: str, float, a literal marker, or a hinted leaf."""
-        out = np.empty((len(leaf_keys), self.dim), dtype=np.float32)
+    def _leaf_matrix(self, leaf_keys: Sequence[Any], out: np.ndarray | None = None) -> np.ndarray:
+        """Unit vectors of leaf keys: str, float, a literal marker, or a hinted leaf.
+
+        Written into ``out`` (len(leaf_keys) x D float32) if given.
+        """
+        if out is None:
+            out = np.empty((len(leaf_keys), self.dim), dtype=np.float32)
         types = _types(leaf_keys)
         is_string, is_number = np.equal(types, str), np.equal(types, float)
         hinted: dict[str, list[int]] = {}
@@ -677,7 +680,10 @@ class Encoder:
             else:
                 hinted.setdefault(key[0], []).append(i)
         if is_string.any():
-            out[is_string] = self.leaves.strings(list(compress(leaf_keys, is_string.tolist())))
+            selected = is_string.tolist()
+            self.leaves.strings(
+                list(compress(leaf_keys, selected)), out=out, at=np.flatnonzero(is_string)
+            )
         if is_number.any():
             out[is_number] = self.leaves.numbers(list(compress(leaf_keys, is_number.tolist())))
         for tag, rows in hinted.items():

@@ -234,38 +234,54 @@ class LeafEncoder:
         """Unit vectors of strings under the ``text`` hint: tokens and trigrams only."""
         return self._cached_strings([("text", t) for t in texts], list(texts), w_str=0.0)
 
-    def strings(self, texts: Sequence[str]) -> np.ndarray:
+    def strings(
+        self, texts: Sequence[str], out: np.ndarray | None = None, at: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unit vectors of distinct strings: whole-string atom + token bag + trigram bag.
 
         ``normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
         + w_gram/sqrt(n_g) sum atom(gram, g))`` over the casefolded word tokens
         ``t`` and the boundary-padded character trigrams ``g`` of the first
         ``max_text_chars`` characters.
+
+        With ``out`` (and ``at``, the rows of ``out`` to fill, one per text),
+        the vectors are written there and ``out`` is returned.
         """
         texts = list(texts)
-        return self._cached_strings(texts, texts)
+        return self._cached_strings(texts, texts, out=out, at=at)
 
     def _cached_strings(
-        self, keys: list[object], texts: list[str], w_str: float | None = None
+        self,
+        keys: list[object],
+        texts: list[str],
+        w_str: float | None = None,
+        out: np.ndarray | None = None,
+        at: np.ndarray | None = None,
     ) -> np.ndarray:
         """String vectors through the string table: found rows gathered, the rest computed."""
         matrix, rows = self._strings.lookup(keys)
         missing = np.flatnonzero(rows < 0)
-        if not len(missing):
-            return matrix[rows]
-        fresh = self._compute_strings([texts[i] for i in missing.tolist()], w_str)
-        if len(missing) == len(rows):
-            out = fresh
-        else:
-            out = np.empty((len(rows), self.dim), dtype=np.float32)
-            found = np.flatnonzero(rows >= 0)
-            out[found] = matrix[rows[found]]
-            out[missing] = fresh
-        keep = [j for j, i in enumerate(missing.tolist()) if len(texts[i]) <= _MAX_CACHED_CHARS]
-        if len(keep) == len(missing):
-            self._strings.insert([keys[i] for i in missing.tolist()], fresh)
-        elif keep:
-            self._strings.insert([keys[missing[j]] for j in keep], fresh[keep])
+        found = np.flatnonzero(rows >= 0)
+        fresh = (
+            self._compute_strings([texts[i] for i in missing.tolist()], w_str)
+            if len(missing)
+            else None
+        )
+        if out is None:
+            if not len(found):
+                return fresh
+            out, at = np.empty((len(rows), self.dim), dtype=np.float32), None
+        if at is None:
+            at = np.arange(len(rows))
+        if len(found):
+            out[at[found]] = matrix[rows[found]]
+        if fresh is not None:
+            out[at[missing]] = fresh
+            keep = [j for j, i in enumerate(missing.tolist()) if len(texts[i]) <= _MAX_CACHED_CHARS]
+            if len(keep) == len(missing):
+                self._strings.insert([keys[i] for i in missing.tolist()], fresh)
+            elif keep:
+                self._strings.insert([keys[missing[j]] for j in keep], fresh[keep])
         return out
 
     def _compute_strings(self, texts: list[str], w_str: float | None = None) -> np.ndarray:
