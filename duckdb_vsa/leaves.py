@@ -449,6 +449,11 @@ def _sign_sum(columns: np.ndarray, counts: np.ndarray, table: np.ndarray) -> np.
             dense[long_rows] = True
     if dense.all():
         return out
+    if not dense.any():
+        matrix = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), columns, ptr), shape=(n, len(table))
+        )
+        return np.asarray(matrix @ table)
     sparse_rows = np.flatnonzero(~dense)
     at = expand_ranges(ptr[sparse_rows], counts[sparse_rows])
     sub_ptr = np.zeros(len(sparse_rows) + 1, dtype=np.int64)
