@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -127,6 +128,7 @@ class RowTable:
         self.dtype = np.dtype(dtype)
         self.max_rows = int(max_bytes) // max(self.width * self.dtype.itemsize, 1)
         self._lock = threading.Lock()
+        self._matrix = np.empty((0, self.width), dtype=self.dtype)
         self.clear()
 
     def __len__(self) -> int:
@@ -140,9 +142,19 @@ class RowTable:
     def clear(self) -> None:
         """Drop every row."""
         with self._lock:
-            self._index: dict[Hashable, int] = {}
+            self._start_over()
+
+    def _start_over(self) -> None:
+        """Forget every row (under the lock), keeping the matrix if no caller holds it.
+
+        A matrix handed out must keep its rows, so one still referenced elsewhere
+        is left to its holders; an unreferenced one is written over, which spares
+        the operating system mapping and zeroing fresh pages.
+        """
+        self._index: dict[Hashable, int] = {}
+        self._count = 0
+        if sys.getrefcount(self._matrix) > 2:  # the attribute and the call's argument
             self._matrix = np.empty((0, self.width), dtype=self.dtype)
-            self._count = 0
 
     def lookup(self, keys: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         """The current matrix and the row of every key in it (-1 where absent)."""
@@ -180,8 +192,7 @@ class RowTable:
                 # Start over with the rows this call needs.
                 found = np.flatnonzero(rows >= 0)
                 old = self._matrix[rows[found]]
-                self._index, self._count = {}, 0
-                self._matrix = np.empty((0, self.width), dtype=self.dtype)
+                self._start_over()
                 rows[found] = self._append([keys[i] for i in found.tolist()], old)
             rows[missing] = self._append([keys[i] for i in missing.tolist()], fresh)
             return self._matrix, rows
@@ -195,8 +206,7 @@ class RowTable:
             if not new:
                 return
             if self._count + len(new) > self.max_rows:
-                self._index, self._count = {}, 0
-                self._matrix = np.empty((0, self.width), dtype=self.dtype)
+                self._start_over()
             self._append([keys[i] for i in new], np.asarray(values, dtype=self.dtype)[new])
 
     def _append(self, keys: list[Hashable], values: np.ndarray) -> np.ndarray:

@@ -259,6 +259,8 @@ class LeafEncoder:
         at: np.ndarray | None = None,
     ) -> np.ndarray:
         """String vectors through the string table: found rows gathered, the rest computed."""
+        if not keys:
+            return np.empty((0, self.dim), dtype=np.float32) if out is None else out
         matrix, rows = self._strings.lookup(keys)
         missing = np.flatnonzero(rows < 0)
         found = np.flatnonzero(rows >= 0)
@@ -267,16 +269,19 @@ class LeafEncoder:
             if len(missing)
             else None
         )
-        if out is None:
-            if not len(found):
-                return fresh
-            out, at = np.empty((len(rows), self.dim), dtype=np.float32), None
-        if at is None:
-            at = np.arange(len(rows))
-        if len(found):
-            out[at[found]] = matrix[rows[found]]
+        if out is None and not len(found):
+            out = fresh
+        else:
+            if out is None:
+                out, at = np.empty((len(rows), self.dim), dtype=np.float32), None
+            if at is None:
+                at = np.arange(len(rows))
+            if len(found):
+                out[at[found]] = matrix[rows[found]]
+            if fresh is not None:
+                out[at[missing]] = fresh
+        del matrix  # so that the table may reuse it if it starts over
         if fresh is not None:
-            out[at[missing]] = fresh
             keep = [j for j, i in enumerate(missing.tolist()) if len(texts[i]) <= _MAX_CACHED_CHARS]
             if len(keep) == len(missing):
                 self._strings.insert([keys[i] for i in missing.tolist()], fresh)

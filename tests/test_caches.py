@@ -136,6 +136,18 @@ def reference(corpus) -> np.ndarray:
     return np.stack([enc.encode(doc) for doc in corpus])
 
 
+def test_string_vectors_are_kept_and_read_back_on_every_path() -> None:
+    enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
+    texts = ["red shoe", "blue hat", "Straße"]
+    first = enc.leaves.strings(texts)  # no output matrix given
+    assert len(enc.leaves._strings) == 3
+    out = np.zeros((5, SMALL_DIM), dtype=np.float32)
+    enc.leaves.strings(texts[::-1], out=out, at=np.array([4, 0, 2]))
+    np.testing.assert_array_equal(out[[2, 0, 4]], first)
+    assert not out[[1, 3]].any()
+    assert enc.leaves.strings([]).shape == (0, SMALL_DIM)
+
+
 @pytest.mark.parametrize("cache_bytes", [0, 16 * 1024, 256 * 1024])
 def test_tiny_cache_budgets_give_the_same_bytes(corpus, reference, cache_bytes) -> None:
     enc = duckdb_vsa.Encoder(dim=SMALL_DIM, cache_bytes=cache_bytes)
