@@ -14,7 +14,6 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from itertools import repeat
 from json.decoder import scanstring
 from json.scanner import make_scanner
 from typing import Any
@@ -283,6 +282,8 @@ class Flattener:
         # A set's parent and step, recorded when it is created, name its path.
         self.set_parent: list[int] = [-1]
         self.set_step: list[str | int | None] = [None]
+        # Nesting depth of a set's nodes (the document root is at depth 0).
+        self.set_depth: list[int] = [0]
         self.hints = hints
         if hints is not None:
             self.set_path: list[tuple[Any, ...]] = [tuple(root_path)]
@@ -347,6 +348,7 @@ class Flattener:
             self.set_kind.append(kind)
         self.set_parent.append(parent)
         self.set_step.append(step)
+        self.set_depth.append(self.set_depth[parent] + 1)
         set_id = self.set_index[key] = len(self.set_pairs)
         self.set_pairs.append(child)
         self.set_size.append(len(child))
@@ -404,7 +406,7 @@ class Flattener:
         stop = math.inf if stop_terms is None else stop_terms
         plan_get = self._plans.get
         object_plan, array_plan = self._object_plan, self._array_plan
-        set_size = self.set_size
+        set_size, set_depth = self.set_size, self.set_depth
         leaf_index = self.leaf_index
         leaf_get = leaf_index.get
         leaf_keys = self.leaf_keys
@@ -422,11 +424,11 @@ class Flattener:
             mark = len(occ_leaf)
             keys: list[str] = []
             terms = 0
-            stack: list[tuple[Any, int, int]] = [(doc, 0, 0)]
+            stack: list[tuple[Any, int]] = [(doc, 0)]
             pop, extend = stack.pop, stack.extend
             try:
                 while stack:
-                    value, cs, depth = pop()
+                    value, cs = pop()
                     kind = type(value)
                     if kind is str:
                         leaf = value
@@ -436,27 +438,27 @@ class Flattener:
                         if not value:
                             leaf = LIT_OBJECT
                         else:
-                            if depth >= max_depth:
-                                _too_deep(depth)
+                            if set_depth[cs] >= max_depth:
+                                _too_deep(set_depth[cs])
                             keys.extend(value)
                             plan = plan_get((cs, tuple(value)))
                             if plan is None:
                                 plan = object_plan(cs, value)
-                            extend(zip(map(value.__getitem__, plan[0]), plan[1], repeat(depth + 1)))
+                            extend(zip(map(value.__getitem__, plan[0]), plan[1]))
                             continue
                     elif kind is list:
                         n = len(value)
                         if not n:
                             leaf = LIT_ARRAY
                         else:
-                            if depth >= max_depth:
-                                _too_deep(depth)
+                            if set_depth[cs] >= max_depth:
+                                _too_deep(set_depth[cs])
                             if n > max_position:
                                 raise TooComplex
                             plan = plan_get((cs, n))
                             if plan is None:
                                 plan = array_plan(cs, n)
-                            extend(zip(reversed(value), plan, repeat(depth + 1)))
+                            extend(zip(reversed(value), plan))
                             continue
                     elif kind is int:
                         leaf = to_float(value)
@@ -468,7 +470,7 @@ class Flattener:
                         leaf = LIT_FALSE
                     else:
                         # Tuples, subclasses and numpy scalars: dispatch again as plain values.
-                        stack.append((_plain(value), cs, depth))
+                        stack.append((_plain(value), cs))
                         continue
                     lid = leaf_get(leaf)
                     if lid is None:
