@@ -159,10 +159,11 @@ class RowTable:
     def lookup(self, keys: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         """The current matrix and the row of every key in it (-1 where absent)."""
         with self._lock:
-            rows = np.fromiter(
-                map(self._index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys)
-            )
-            return self._matrix, rows
+            return self._matrix, self._rows(keys)
+
+    def _rows(self, keys: list[Hashable]) -> np.ndarray:
+        """The row of every key (-1 where absent); under the lock."""
+        return np.fromiter(map(self._index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
 
     def rows_of(
         self, keys: list[Hashable], compute: Callable[[list[Hashable]], np.ndarray]
@@ -175,9 +176,7 @@ class RowTable:
         returned is a private one holding just these keys.
         """
         with self._lock:
-            rows = np.fromiter(
-                map(self._index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys)
-            )
+            rows = self._rows(keys)
             missing = np.flatnonzero(rows < 0)
             if not len(missing):
                 return self._matrix, rows

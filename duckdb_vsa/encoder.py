@@ -457,8 +457,10 @@ class Encoder:
             for i in skipped:
                 out[i] = encode_tree(self, values[i], root_path)
             if flat.n_rows:
-                rows = np.setdiff1d(np.arange(start, end), skipped)
-                out[rows if skipped else slice(start, end)] = self._encode_group(flat)
+                rows = (
+                    np.setdiff1d(np.arange(start, end), skipped) if skipped else slice(start, end)
+                )
+                out[rows] = self._encode_group(flat)
             start = end
         return out
 
@@ -680,9 +682,8 @@ class Encoder:
             else:
                 hinted.setdefault(key[0], []).append(i)
         if is_string.any():
-            selected = is_string.tolist()
             self.leaves.strings(
-                list(compress(leaf_keys, selected)), out=out, at=np.flatnonzero(is_string)
+                list(compress(leaf_keys, is_string.tolist())), out=out, at=np.flatnonzero(is_string)
             )
         if is_number.any():
             out[is_number] = self.leaves.numbers(list(compress(leaf_keys, is_number.tolist())))

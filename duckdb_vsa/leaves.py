@@ -321,7 +321,7 @@ class LeafEncoder:
                     dtype=np.int64,
                     count=int(n_tokens.sum()),
                 )
-                table, rows = self._cached_signs("tok", names)
+                table, rows = self._cached_signs(names)
                 token_sum = _sign_sum(rows[indices], n_tokens, table)
                 token_sum *= (w_tok / np.sqrt(np.maximum(n_tokens, 1))).astype(np.float32)[:, None]
                 if out is None:
@@ -363,11 +363,9 @@ class LeafEncoder:
         )
         return _sign_sum(rows[gram_of], n_grams, table)
 
-    def _cached_signs(self, namespace: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _cached_signs(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Sign rows of distinct token ``names`` (which repeat): a table and rows."""
-        return self._token_signs.rows_of(
-            names, lambda missing: self.atoms.signs(namespace, missing)
-        )
+        return self._token_signs.rows_of(names, lambda missing: self.atoms.signs("tok", missing))
 
 
 #: Rows with at least this many features are summed by a dense product when dense enough.
@@ -454,21 +452,20 @@ def _sign_sum(columns: np.ndarray, counts: np.ndarray, table: np.ndarray) -> np.
             dense[long_rows] = True
     if dense.all():
         return out
-    if not dense.any():
-        matrix = sp.csr_matrix(
-            (np.ones(len(columns), dtype=np.float32), columns, ptr), shape=(n, len(table))
-        )
-        return np.asarray(matrix @ table)
+    if not dense.any():  # every row sparse: the product is the result, no copy
+        return np.asarray(_count_matrix(columns, ptr, len(table)) @ table)
     sparse_rows = np.flatnonzero(~dense)
     at = expand_ranges(ptr[sparse_rows], counts[sparse_rows])
     sub_ptr = np.zeros(len(sparse_rows) + 1, dtype=np.int64)
     np.cumsum(counts[sparse_rows], out=sub_ptr[1:])
-    matrix = sp.csr_matrix(
-        (np.ones(len(at), dtype=np.float32), columns[at], sub_ptr),
-        shape=(len(sparse_rows), len(table)),
-    )
-    out[sparse_rows] = matrix @ table
+    out[sparse_rows] = _count_matrix(columns[at], sub_ptr, len(table)) @ table
     return out
+
+
+def _count_matrix(columns: np.ndarray, ptr: np.ndarray, n_columns: int) -> sp.csr_matrix:
+    """CSR rows of ones: row ``r`` holds ``columns[ptr[r]:ptr[r + 1]]``."""
+    ones = np.ones(len(columns), dtype=np.float32)
+    return sp.csr_matrix((ones, columns, ptr), shape=(len(ptr) - 1, n_columns))
 
 
 def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
