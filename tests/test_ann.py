@@ -249,6 +249,18 @@ def assert_macros_match_exact(con) -> None:
             assert len(got_rows) == len(want_rows), sql
 
 
+def sql_topk(con, name: str, n_queries: int) -> np.ndarray:
+    """Ids of the top K of every row of ``queries`` through ``vsa_index_topk_join`` on ``name``."""
+    found = rows(
+        con,
+        f"SELECT l.id, r.id, rank FROM vsa_index_topk_join('queries', 'vec', '{name}', k := {K})",
+    )
+    out = np.full((n_queries, K), -1)
+    for qid, tid, rank in found:
+        out[qid, rank - 1] = tid
+    return out
+
+
 def test_macros_return_the_columns_of_the_exact_index(con, table) -> None:
     assert_macros_match_exact(con)
 
@@ -256,18 +268,7 @@ def test_macros_return_the_columns_of_the_exact_index(con, table) -> None:
 def test_sql_recall_at_10_against_the_exact_index(con, table) -> None:
     load(con, "queries", table[:300] + np.float32(0.01))
 
-    def topk(name: str) -> np.ndarray:
-        found = rows(
-            con,
-            f"SELECT l.id, r.id, rank FROM vsa_index_topk_join('queries', 'vec', '{name}', "
-            f"k := {K})",
-        )
-        out = np.full((300, K), -1)
-        for qid, tid, rank in found:
-            out[qid, rank - 1] = tid
-        return out
-
-    assert recall(topk("items"), topk("exact")) >= 0.95
+    assert recall(sql_topk(con, "items", 300), sql_topk(con, "exact", 300)) >= 0.95
 
 
 def test_sql_search_finds_the_row_itself_first(con, table) -> None:
@@ -289,10 +290,9 @@ def test_encoded_documents(con) -> None:
     duckdb_vsa.build_index(con, "docs", "vec", name="docs_exact")
     duckdb_vsa.build_index(con, "docs", "vec", method="hnsw")
     sql = (
-        "SELECT l.id, list(r.id ORDER BY rank) FROM vsa_index_topk_join("
-        "(SELECT * FROM docs WHERE id % 10 = 0), 'vec', '{}', k := 10) GROUP BY 1"
+        "SELECT l.id, list(r.id ORDER BY rank) "
+        "FROM vsa_index_topk_join('probe', 'vec', '{}', k := 10) GROUP BY 1"
     )
-    sql = sql.replace("(SELECT * FROM docs WHERE id % 10 = 0)", "'probe'")
     rows(con, "CREATE TABLE probe AS SELECT * FROM docs WHERE id % 10 = 0")
     got = dict(rows(con, sql.format("docs")))
     want = dict(rows(con, sql.format("docs_exact")))
@@ -502,18 +502,7 @@ def test_ivf_macros_return_the_columns_and_rows_of_the_exact_index(con, ivf_tabl
     assert_macros_match_exact(con)
     load(con, "queries", ivf_table[:300] + np.float32(0.01))
 
-    def topk(name: str) -> np.ndarray:
-        found = rows(
-            con,
-            f"SELECT l.id, r.id, rank FROM vsa_index_topk_join('queries', 'vec', '{name}', "
-            f"k := {K})",
-        )
-        out = np.full((300, K), -1)
-        for qid, tid, rank in found:
-            out[qid, rank - 1] = tid
-        return out
-
-    assert recall(topk("items"), topk("exact")) >= 0.95
+    assert recall(sql_topk(con, "items", 300), sql_topk(con, "exact", 300)) >= 0.95
 
 
 def test_a_stale_ivf_index_is_refused_and_the_message_rebuilds_it(con, ivf_table) -> None:

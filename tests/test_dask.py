@@ -72,14 +72,17 @@ def as_matrix(vectors: pa.Array | pa.ChunkedArray, dim: int) -> tuple[np.ndarray
     return vectors.flatten().to_numpy().reshape(-1, dim), valid
 
 
+def _parses(doc: str) -> bool:
+    try:
+        parse_json(doc)
+    except duckdb_vsa.DocumentError:
+        return False
+    return True
+
+
 def expected(encoder: Encoder, docs: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
     """encode_batch in this process over the documents that encode; their mask."""
-    good = []
-    for doc in docs:
-        try:
-            good.append(doc is not None and parse_json(doc) is not parse_json)
-        except duckdb_vsa.DocumentError:
-            good.append(False)
+    good = [doc is not None and _parses(doc) for doc in docs]
     valid = np.array(good)
     return encoder.encode_batch([d for d, ok in zip(docs, good) if ok]), valid
 
