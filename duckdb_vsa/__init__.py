@@ -26,6 +26,7 @@ from duckdb_vsa.index import (
 )
 from duckdb_vsa.ops import bind, bundle, cosine, normalize, unbind
 from duckdb_vsa.partition import encode_partition
+from duckdb_vsa.version import __version__ as __version__
 
 __all__ = [
     "ENCODER_VERSION",
@@ -52,5 +53,3 @@ __all__ = [
     "registered_encoder",
     "unbind",
 ]
-
-__version__ = "0.1.0"

@@ -50,6 +50,7 @@ from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, Encoder
 from duckdb_vsa.flatten import DocumentError, parse_json
 from duckdb_vsa.guard import METADATA_TABLE, column_info, record_column
 from duckdb_vsa.index import ExactIndex
+from duckdb_vsa.version import __version__
 
 PROG = "duckdb-vsa"
 #: Key of the Parquet schema metadata that records the encoder configuration.
@@ -1207,8 +1208,6 @@ def build_parser() -> argparse.ArgumentParser:
             "  duckdb-vsa info docs.parquet"
         ),
     )
-    from duckdb_vsa import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

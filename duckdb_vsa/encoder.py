@@ -90,25 +90,46 @@ _LITERAL_NAMES = {
 }
 
 
-#: Encoders rebuilt by unpickling, by configuration: one per process and configuration,
-#: so that tasks that each unpickle an encoder share its caches. Bounded (each
-#: encoder's caches may hold up to a few times ``cache_bytes``).
-_UNPICKLED: dict[tuple[EncoderConfig, int], Encoder] = {}
-_UNPICKLED_MAX = 4
-_UNPICKLED_LOCK = threading.Lock()
+#: Encoders shared in this process, by configuration and cache budget, least recently
+#: used first. Each may hold a few times its ``cache_bytes`` in caches, so only the
+#: most recently used are kept; one evicted is rebuilt on its next use (its vectors
+#: are the same: an encoder is a function of its configuration).
+_SHARED: dict[tuple[EncoderConfig, int | None], Encoder] = {}
+#: Encoders :func:`shared_encoder` keeps alive at once.
+SHARED_ENCODERS = 4
+_SHARED_LOCK = threading.Lock()
 
 
-def _unpickle_encoder(options: dict[str, Any], cache_bytes: int) -> Encoder:
-    """The process's encoder of this configuration (see :meth:`Encoder.__reduce__`)."""
-    key = (EncoderConfig(**options), int(cache_bytes))
-    with _UNPICKLED_LOCK:
-        encoder = _UNPICKLED.pop(key, None)
+def shared_encoder(config: EncoderConfig, cache_bytes: int | None = None) -> Encoder:
+    """The process's encoder of ``config`` (one set of caches per configuration).
+
+    Parameters
+    ----------
+    config : EncoderConfig
+        The configuration.
+    cache_bytes : int, optional
+        The cache budget (see :class:`Encoder`); None for the default.
+
+    Returns
+    -------
+    Encoder
+        The same object for the same arguments as long as it is among the
+        :data:`SHARED_ENCODERS` most recently used.
+    """
+    key = (config, None if cache_bytes is None else int(cache_bytes))
+    with _SHARED_LOCK:
+        encoder = _SHARED.pop(key, None)
         if encoder is None:
-            encoder = Encoder(cache_bytes=cache_bytes, **options)
-        while len(_UNPICKLED) >= _UNPICKLED_MAX:
-            del _UNPICKLED[next(iter(_UNPICKLED))]  # the least recently unpickled
-        _UNPICKLED[key] = encoder
+            encoder = Encoder.from_config(config, cache_bytes=cache_bytes)
+        while len(_SHARED) >= SHARED_ENCODERS:
+            del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = encoder
         return encoder
+
+
+def _unpickle_encoder(options: dict[str, Any], cache_bytes: int | None) -> Encoder:
+    """The process's encoder of this configuration (see :meth:`Encoder.__reduce__`)."""
+    return shared_encoder(EncoderConfig(**options), cache_bytes)
 
 
 class Encoder:
@@ -155,6 +176,7 @@ class Encoder:
         **options: Any,
     ) -> None:
         self.config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
+        self._cache_option = None if cache_bytes is None else int(cache_bytes)
         self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
         role_bytes = self.cache_bytes
         if cache_bytes is None and self.config.binding == "haar":
@@ -171,6 +193,18 @@ class Encoder:
         self.hints = FieldHints(self.config.fields) if self.config.fields else None
         self._structure: Encoder | None = None
         self._prober: Any = None
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig, *, cache_bytes: int | None = None) -> Encoder:
+        """The encoder of a configuration.
+
+        Examples
+        --------
+        >>> Encoder.from_config(EncoderConfig(dim=64)).dim
+        64
+        """
+        options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        return cls(cache_bytes=cache_bytes, **options)
 
     # -- identity ------------------------------------------------------------------
     @property
@@ -215,7 +249,7 @@ class Encoder:
         so the caches stay warm from one task to the next.
         """
         options = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
-        return (_unpickle_encoder, (options, self.cache_bytes))
+        return (_unpickle_encoder, (options, self._cache_option))
 
     # -- public encoding -----------------------------------------------------------
     def encode(self, doc: Any) -> np.ndarray:
@@ -365,6 +399,14 @@ class Encoder:
         if rows.shape[1] != self.dim:
             raise ValueError(f"Expected a vector of length {self.dim}, got {rows.shape[1]}.")
         return self.prober.probe(rows, [path])[0]
+
+    def probe_many(self, vectors: np.ndarray, paths: Sequence[str]) -> np.ndarray:
+        """:meth:`probe` for many vectors (n x dim), each along its own path; float32 (n x dim)."""
+        return self.prober.probe(vectors, paths)
+
+    def field_vectors(self, paths: Sequence[str], values: Sequence[Any]) -> np.ndarray:
+        """:meth:`field_vector` for many (path, parsed value) pairs; float32 (n x dim)."""
+        return self.prober.values(paths, values)
 
     def field_vector(self, path: str, value: Any) -> np.ndarray:
         """The unit structure vector of ``value`` (a Python value) as the field at ``path``.
