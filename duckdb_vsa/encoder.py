@@ -325,7 +325,7 @@ class Encoder:
                 values.append(parse_json(text))
             except DocumentError as err:
                 if on_error == "raise":
-                    raise DocumentError(f"Cannot encode document: {err}") from None
+                    raise DocumentError(f"Cannot encode document: {err}", row=i) from None
                 valid[i] = False
         vectors = self._encode_values(values)
         if len(vectors) == len(texts):

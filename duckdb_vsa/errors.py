@@ -36,10 +36,6 @@ class DocumentError(VsaError, ValueError):
         super().__init__(message)
         self.row = row
 
-    def at_row(self, row: int) -> DocumentError:
-        """The same error, naming the position of the document in its batch."""
-        return DocumentError(f"Cannot encode document {row}: {self}", row=row)
-
     def __reduce__(self) -> tuple[type[DocumentError], tuple[str, int | None]]:
         return (type(self), (str(self), self.row))
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from duckdb_vsa.errors import DocumentError
 from duckdb_vsa.leaves import to_float
 from duckdb_vsa.paths import ANY_INDEX, FieldHints, format_path, hinted_leaf
 
@@ -43,10 +44,6 @@ DEPTH_MESSAGE = (
     f"The document is nested deeper than {MAX_DEPTH} levels (or, for a Python value, "
     "contains itself); flatten it or encode a part of it."
 )
-
-
-class DocumentError(ValueError):
-    """A value that is not a JSON document the encoder can read."""
 
 
 class TooComplex(Exception):
