@@ -251,6 +251,24 @@ class Encoder:
         options = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
         return (_unpickle_encoder, (options, self._cache_option))
 
+    def clear_caches(self, *, structure: bool = True) -> None:
+        """Empty the caches, so that the next documents are encoded from scratch.
+
+        Vectors do not change; only speed does. Benchmarks use it to measure
+        documents whose values were never seen.
+
+        Parameters
+        ----------
+        structure : bool, default True
+            Also forget role and chain matrices and key bags, which depend on the
+            documents' keys rather than their values. With False, only caches
+            keyed by values (strings, tokens, trigrams, number levels) are emptied.
+        """
+        self.leaves.clear_caches()
+        if structure:
+            self.roles.clear_cache()
+            self._key_bags.clear()
+
     # -- public encoding -----------------------------------------------------------
     def encode(self, doc: Any) -> np.ndarray:
         """Encode one document.

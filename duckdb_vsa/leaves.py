@@ -120,6 +120,17 @@ class LeafEncoder:
         self._level_dot_cache: ByteBoundedCache[float] = ByteBoundedCache(2**24, lambda _: 64)
         self._literals = {name: atoms.atom("lit", name) for name in LITERALS}
 
+    def clear_caches(self) -> None:
+        """Forget every cached string, sign row and number level."""
+        for cache in (
+            self._strings,
+            self._token_signs,
+            self._gram_signs,
+            self._atoms,
+            self._level_dot_cache,
+        ):
+            cache.clear()
+
     def literal(self, name: str) -> np.ndarray:
         """The atom of a literal: ``true``, ``false``, ``null``, ``{}``, ``[]`` or ``NaN``."""
         return self._literals[name]

@@ -102,6 +102,10 @@ class RoleFamily(ABC):
         else:
             rows[...] = moved
 
+    def clear_cache(self) -> None:
+        """Forget every cached role, power and chain."""
+        self._cache.clear()
+
     def role(self, role: str) -> Any:
         """The op of a named role, cached."""
         key = ("role", role)
