@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def drop_worker_encoders() -> None:
     """Forget this process's unpickled encoders: the next task starts with cold caches."""
-    encoder_module._UNPICKLED.clear()
+    encoder_module.forget_shared_encoders()
 
 
 def measure_cpu(

@@ -31,7 +31,7 @@ import baselines  # noqa: E402
 import common  # noqa: E402
 
 import duckdb_vsa  # noqa: E402
-from duckdb_vsa.flatten import parse_json  # noqa: E402
+from duckdb_vsa.parse import parse_json  # noqa: E402
 
 PERM = "duckdb_vsa perm"
 FH = "feature hashing (sklearn FeatureHasher)"
@@ -85,7 +85,7 @@ def parse_and_flatten(encoder, chunks) -> None:
     """What every encode_arrow call does in Python before any vector work."""
     for chunk in chunks:
         values = [parse_json(text) for text in chunk.to_pylist()]
-        encoder._new_flattener().add_many(values)
+        encoder.engine.new_flattener().add_many(values)
 
 
 def target_notes(workload: str, rows: list[list]) -> list[str]:

@@ -36,23 +36,24 @@ import scipy.sparse as sp
 
 import duckdb_vsa
 from duckdb_vsa import encoder as encoder_module
+from duckdb_vsa import engine as engine_module
 from duckdb_vsa import leaves as leaves_module
 
 ARROW = "Arrow in/out, per-row loop (rest of encode_arrow)"
 PARSE = "parse (parse_json)"
-GROUPING = "grouping loop (rest of _encode_values)"
+GROUPING = "grouping loop (rest of Engine.encode_values)"
 FLATTEN = "flatten (Flattener.add_many)"
-LEAF_REST = "leaf vectors: rest of _leaf_bases"
+LEAF_REST = "leaf vectors: rest of Basis.leaf_bases"
 STRINGS = "leaf vectors: strings (rest of LeafEncoder.strings)"
 ATOM_CACHE = "leaf vectors: caches (sign rows, string table)"
 NUMBERS = "leaf vectors: numbers (number_levels, levels)"
 ATOMS = "atom generation (AtomSource.atoms, any caller)"
-CHAIN_OPS = "bind: chain ops (_chain_ops)"
-APPLY = "bind: apply roles (roles.apply, _bind_pairs)"
-KEY_BAGS = "key bags (rest of _key_bag_matrix)"
+CHAIN_OPS = "bind: chain ops (RoleFamily.chains)"
+APPLY = "bind: apply roles (roles.apply, Engine.bind_pairs)"
+KEY_BAGS = "key bags (rest of Basis.key_bags)"
 SPARSE = "sparse sum (CSR @ dense)"
-NORMALISE = "normalise (_unit_rows)"
-GROUP_REST = "term indexing, pair dedup, CSR build (rest of _encode_group)"
+NORMALISE = "normalise (Basis.unit_rows)"
+GROUP_REST = "term indexing, pair dedup, CSR build (rest of Engine.encode_group)"
 TREE = "tree evaluator (encode_tree)"
 STAGES = (
     ARROW,
@@ -77,31 +78,30 @@ STAGES = (
 TARGETS = (
     (ARROW, "", "encode_arrow"),
     (PARSE, "module:encoder", "parse_json"),
-    (GROUPING, "", "_encode_values"),
-    (GROUP_REST, "", "_encode_group"),
-    (LEAF_REST, "", "_leaf_bases"),
-    (STRINGS, "leaves", "strings"),
-    (ATOM_CACHE, "leaves", "_cached_atoms"),
-    (ATOM_CACHE, "leaves", "_atom_matrix"),
-    (ATOM_CACHE, "leaves", "_cached_signs"),
-    (ATOM_CACHE, "leaves._gram_signs", "rows_of"),
-    (ATOM_CACHE, "leaves._token_signs", "rows_of"),
-    (ATOM_CACHE, "leaves._strings", "lookup"),
-    (ATOM_CACHE, "leaves._strings", "insert"),
-    (NUMBERS, "leaves", "number_levels"),
-    (NUMBERS, "leaves", "numbers"),
-    (NUMBERS, "leaves", "levels"),
-    (ATOMS, "atoms", "atoms"),
-    (ATOMS, "atoms", "signs"),
-    (CHAIN_OPS, "", "_chain_ops"),
-    (APPLY, "roles", "apply"),
-    (APPLY, "roles", "bind_pairs"),
-    (APPLY, "", "_bind_pairs"),
-    (KEY_BAGS, "", "_key_bag_matrix"),
-    (NORMALISE, "", "_unit_rows"),
-    (TREE, "module:encoder", "encode_tree"),
+    (GROUPING, "engine", "encode_values"),
+    (GROUP_REST, "engine", "encode_group"),
+    (LEAF_REST, "basis", "leaf_bases"),
+    (STRINGS, "basis.leaves", "strings"),
+    (ATOM_CACHE, "basis.leaves", "_cached_atoms"),
+    (ATOM_CACHE, "basis.leaves", "_atom_matrix"),
+    (ATOM_CACHE, "basis.leaves", "_cached_signs"),
+    (ATOM_CACHE, "basis.leaves._gram_signs", "rows_of"),
+    (ATOM_CACHE, "basis.leaves._token_signs", "rows_of"),
+    (ATOM_CACHE, "basis.leaves._strings", "lookup"),
+    (ATOM_CACHE, "basis.leaves._strings", "insert"),
+    (NUMBERS, "basis.leaves", "number_levels"),
+    (NUMBERS, "basis.leaves", "numbers"),
+    (NUMBERS, "basis.leaves", "levels"),
+    (ATOMS, "basis.atoms", "atoms"),
+    (ATOMS, "basis.atoms", "signs"),
+    (CHAIN_OPS, "basis.roles", "chains"),
+    (APPLY, "basis.roles", "apply"),
+    (APPLY, "engine", "bind_pairs"),
+    (KEY_BAGS, "basis", "key_bags"),
+    (NORMALISE, "basis", "unit_rows"),
+    (TREE, "module:engine", "encode_tree"),
 )
-MODULES = {"encoder": encoder_module, "leaves": leaves_module}
+MODULES = {"encoder": encoder_module, "engine": engine_module, "leaves": leaves_module}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -199,8 +199,8 @@ class Instrumented:
                 found.add(stage)
                 self._patch(owner, name, self.clock.wrap(stage, fn))
         self.missing = [s for s in dict.fromkeys(s for s, _, _ in TARGETS) if s not in found]
-        self._patch(encoder_module, "sp", _SparseShim(self.clock))
-        new_flattener = self.enc._new_flattener
+        self._patch(engine_module, "sp", _SparseShim(self.clock))
+        new_flattener = self.enc.engine.new_flattener
         add_timer = self.clock.wrap
 
         def timed_flattener(*a: Any, **kw: Any) -> Any:
@@ -210,7 +210,7 @@ class Instrumented:
                     setattr(flat, method, add_timer(FLATTEN, getattr(flat, method)))
             return flat
 
-        self._patch(self.enc, "_new_flattener", timed_flattener)
+        self._patch(self.enc.engine, "new_flattener", timed_flattener)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,7 @@ from duckdb_vsa.ann import HnswIndex, IvfIndex
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
 from duckdb_vsa.encoder import Encoder
-from duckdb_vsa.flatten import DocumentError
+from duckdb_vsa.errors import DocumentError
 from duckdb_vsa.guard import column_info, encode_column
 from duckdb_vsa.index import (
     ExactIndex,

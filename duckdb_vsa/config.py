@@ -11,7 +11,7 @@ from typing import Any
 from duckdb_vsa.paths import normalise_fields
 
 ENCODER_VERSION = 2
-"""Version of the encoding defined in DESIGN §2. Any change of output bumps it."""
+"""Version of the encoding (docs/design.md, "Versioning"). Any change of output bumps it."""
 
 BINDINGS = ("perm", "haar")
 

@@ -22,11 +22,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from duckdb_vsa.arrays import vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.config import ENCODER_VERSION
 from duckdb_vsa.encoder import ON_ERROR, Encoder
-from duckdb_vsa.flatten import DocumentError, parse_json
+from duckdb_vsa.errors import DocumentError
 from duckdb_vsa.index import ensure_index_functions
-from duckdb_vsa.probe import vectors_from_arrow, vectors_to_arrow
+from duckdb_vsa.parse import parse_json
 
 #: SQL files loaded, in order, by :func:`register`.
 SQL_FILES = (
@@ -192,8 +193,8 @@ def _ensure_feature_udfs(con: duckdb.DuckDBPyConnection, encoder: Encoder) -> No
     vector_type = f"FLOAT[{dim}]"
 
     def probe(vectors: pa.ChunkedArray, paths: pa.ChunkedArray) -> pa.Array:
-        rows = vectors_from_arrow(vectors, dim)
-        return vectors_to_arrow(encoder.prober.probe(rows, _plain_strings(paths)), dim)
+        rows, _ = vectors_from_arrow(vectors, dim)
+        return vectors_to_arrow(encoder.probe_many(rows, _plain_strings(paths)))
 
     def field_value(paths: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
         path_list, texts = _plain_strings(paths), _plain_strings(values)
@@ -207,10 +208,10 @@ def _ensure_feature_udfs(con: duckdb.DuckDBPyConnection, encoder: Encoder) -> No
                     f"Cannot read the value for {path}: {err} Give values as JSON, "
                     """such as '"red"' for a string or '42' for a number."""
                 ) from None
-        vectors = encoder.prober.values([p for p, _ in distinct], parsed)
+        vectors = encoder.field_vectors([p for p, _ in distinct], parsed)
         where = {pair: i for i, pair in enumerate(distinct)}
         order = [where[pair] for pair in zip(path_list, texts)]
-        return vectors_to_arrow(vectors[order], dim)
+        return vectors_to_arrow(vectors[order])
 
     def explain(docs_a: pa.ChunkedArray, docs_b: pa.ChunkedArray) -> pa.Array:
         out = []

@@ -1,4 +1,4 @@
-"""In-memory vector indexes that SQL top-k queries can use (issue 3).
+"""In-memory vector indexes that SQL top-k queries can use.
 
 DuckDB's vector builtins score one pair at a time; a top-k join over a large
 table is an order of magnitude slower than a float32 matrix product. An index

@@ -1,4 +1,4 @@
-"""Leaf vectors: numbers, strings and literals (DESIGN §2, "Leaves").
+"""Leaf vectors: numbers, strings and literals (docs/design.md, "Leaves").
 
 Every leaf vector is a unit float32 row that depends only on the encoder
 configuration and the leaf's value, never on what else is in the batch.
@@ -6,7 +6,6 @@ configuration and the leaf's value, never on what else is in the batch.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -14,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from duckdb_vsa import prng
+from duckdb_vsa.arrays import compact, expand_ranges
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.cache import ByteBoundedCache, RowTable
 from duckdb_vsa.config import EncoderConfig
@@ -60,14 +60,6 @@ def linear_t(values: np.ndarray, scale: float, bandwidth: float) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         t = np.asarray(values, dtype=np.float64) * (bandwidth / scale)
     return np.clip(t, -LINEAR_T_LIMIT, LINEAR_T_LIMIT)
-
-
-def to_float(x: int | float) -> float:
-    """Convert a JSON number to float64, mapping integers beyond its range to ±inf."""
-    try:
-        return float(x)
-    except OverflowError:
-        return math.inf if x > 0 else -math.inf
 
 
 def text_features(text: str, max_chars: int) -> tuple[list[str], list[str]]:
@@ -119,6 +111,11 @@ class LeafEncoder:
         self._level_step = config.number_bandwidth / LEVELS_PER_BANDWIDTH
         self._level_dot_cache: ByteBoundedCache[float] = ByteBoundedCache(2**24, lambda _: 64)
         self._literals = {name: atoms.atom("lit", name) for name in LITERALS}
+
+    @property
+    def cached_strings(self) -> int:
+        """How many string vectors the string cache holds."""
+        return len(self._strings)
 
     def clear_caches(self) -> None:
         """Forget every cached string, sign row and number level."""
@@ -392,15 +389,6 @@ _DENSE_BLOCK_CELLS = 1 << 20
 _TABLE_ALPHABET = 160
 
 
-def compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber integers in ``[0, bound)`` densely: ``(new ids, sorted distinct values)``."""
-    present = np.zeros(bound, dtype=bool)
-    present[values] = True
-    used = np.flatnonzero(present)
-    rank = np.cumsum(present, dtype=np.int64) - 1
-    return rank[values], used
-
-
 def _distinct_trigrams(points: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trigrams of code points starting at ``at``: an id per trigram and the distinct ones.
 
@@ -477,13 +465,6 @@ def _count_matrix(columns: np.ndarray, ptr: np.ndarray, n_columns: int) -> sp.cs
     """CSR rows of ones: row ``r`` holds ``columns[ptr[r]:ptr[r + 1]]``."""
     ones = np.ones(len(columns), dtype=np.float32)
     return sp.csr_matrix((ones, columns, ptr), shape=(len(ptr) - 1, n_columns))
-
-
-def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + c)`` for every start ``s`` and count ``c``."""
-    counts = np.maximum(counts, 0)
-    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return offsets + np.arange(int(counts.sum()), dtype=np.int64)
 
 
 def _nbytes(arr: np.ndarray) -> int:

@@ -6,7 +6,7 @@ position). Parsed, a path is a tuple of steps: a ``str`` is an object key, an
 ``int`` an array position, and :data:`ANY_KEY` / :data:`ANY_INDEX` the wildcards.
 
 :class:`FieldHints` resolves, for the node at a concrete path, the weight factor
-and the leaf kind that the hints give it (DESIGN §2 with per-field options).
+and the leaf kind that the hints give it (docs/design.md, "Field hints").
 """
 
 from __future__ import annotations
@@ -271,26 +271,3 @@ class FieldHints:
         for i in range(1, len(path) + 1):
             kind = self.resolve(path[:i], kind)[1]
         return kind
-
-
-def hinted_leaf(kind: Any, leaf: Any) -> Any:
-    """The leaf key of a leaf under a hint kind.
-
-    ``("lin", scale, x)`` is a number on a linear axis, ``("cat", s)`` and
-    ``("catnum", x)`` exact-match atoms, ``("text", s)`` a string without its
-    whole-string atom. Leaves a hint does not apply to (a string under
-    ``number``, a literal) keep their key.
-    """
-    if kind is None:
-        return leaf
-    if type(leaf) is float:
-        if type(kind) is tuple:
-            return ("lin", kind[1], leaf)
-        if kind == "category":
-            return ("catnum", leaf)
-    elif type(leaf) is str:
-        if kind == "category":
-            return ("cat", leaf)
-        if kind == "text":
-            return ("text", leaf)
-    return leaf

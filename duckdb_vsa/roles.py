@@ -21,6 +21,7 @@ a power of a role, or the product of the roles along a JSON path (a chain).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,9 @@ from duckdb_vsa import prng
 from duckdb_vsa.cache import ByteBoundedCache
 
 POSITION_ROLE = "pos"
+
+#: Chains up to this depth are cached by their path.
+CACHED_CHAIN_DEPTH = 64
 
 
 def key_role(name: str) -> str:
@@ -132,6 +136,64 @@ class RoleFamily(ABC):
                 op = self.compose(op, self.role(role))
             self._cache.put(key, op)
         return op
+
+    def step(self, step: str | int) -> Any:
+        """The op of one path step: ``R(key:step)`` for a key, ``R(pos)^step`` for a position."""
+        if isinstance(step, str):
+            return self.role(key_role(step))
+        return self.power(POSITION_ROLE, step)
+
+    def chains(
+        self, parent: Sequence[int], step: Sequence[str | int | None], wanted: Sequence[int]
+    ) -> list[Any]:
+        """The op of every chain in ``wanted``, for chains given as a tree.
+
+        Chain ``c`` is ``chain(parent[c]) @ step_op(step[c])``; chain 0 is the
+        identity and every parent is numbered below its children. Chains up to
+        :data:`CACHED_CHAIN_DEPTH` steps are cached by their path, so documents
+        of one schema compose each chain once.
+
+        Parameters
+        ----------
+        parent, step : sequences indexed by chain number
+            The tree of chains (as :class:`~duckdb_vsa.terms.Flattener` interns them).
+        wanted : sequence of int
+            Chains (non-zero) whose ops are returned.
+
+        Returns
+        -------
+        list
+            One op per chain of ``wanted``.
+        """
+        needed: set[int] = set()
+        for c in wanted:
+            while c > 0 and c not in needed:
+                needed.add(c)
+                c = parent[c]
+        ops: dict[int, Any] = {}
+        paths: dict[int, tuple[Any, ...] | None] = {0: ()}
+        for c in sorted(needed):
+            p = parent[c]
+            parent_path = paths[p]
+            path = (*parent_path, step[c]) if parent_path is not None else None
+            if path is not None and len(path) > CACHED_CHAIN_DEPTH:
+                path = None
+            paths[c] = path
+            op = self._cache.get(("chain", path)) if path is not None else None
+            if op is None:
+                step_op = self.step(step[c])
+                op = step_op if p == 0 else self.compose(ops[p], step_op)
+                if path is not None and p != 0:
+                    self._cache.put(("chain", path), op)
+            ops[c] = op
+        return [ops[c] for c in wanted]
+
+    def chain(self, path: Sequence[str | int]) -> Any:
+        """The op of the product of the step ops along ``path`` (the identity for ``()``)."""
+        if not path:
+            return self.identity()
+        n = len(path)
+        return self.chains(list(range(-1, n)), [None, *path], [n])[0]
 
     def bind(self, role: str, rows: np.ndarray) -> np.ndarray:
         """Bind a vector (or rows) by a named role: ``R(role) @ y`` for each row ``y``."""

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import duckdb_vsa
-from duckdb_vsa import encoder as encoder_module
 from duckdb_vsa.cache import RowTable
-from duckdb_vsa.flatten import DocumentError, parse_json
+from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.parse import parse_json
 
 WIDTH = 8
 
@@ -140,7 +140,7 @@ def test_string_vectors_are_kept_and_read_back_on_every_path() -> None:
     enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
     texts = ["red shoe", "blue hat", "Straße"]
     first = enc.leaves.strings(texts)  # no output matrix given
-    assert len(enc.leaves._strings) == 3
+    assert enc.leaves.cached_strings == 3
     out = np.zeros((5, SMALL_DIM), dtype=np.float32)
     enc.leaves.strings(texts[::-1], out=out, at=np.array([4, 0, 2]))
     np.testing.assert_array_equal(out[[2, 0, 4]], first)
@@ -178,11 +178,9 @@ def test_threads_sharing_one_encoder_give_the_same_bytes(corpus, reference) -> N
         assert results[t].tobytes() == reference[rows].tobytes()
 
 
-def test_groups_split_by_the_term_budget_give_the_same_bytes(
-    corpus, reference, monkeypatch
-) -> None:
-    monkeypatch.setattr(encoder_module, "GROUP_TERMS", 50)
+def test_groups_split_by_the_term_budget_give_the_same_bytes(corpus, reference) -> None:
     enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
+    enc.engine.group_terms = 50
     assert enc.encode_batch(corpus).tobytes() == reference.tobytes()
 
 

@@ -1,0 +1,223 @@
+"""The vectors a document is built from: leaves, role chains and key bags.
+
+:class:`Basis` holds, for one configuration, the atom source, the role family,
+the leaf encoder and the key-bag cache, and answers in bulk: the unit vectors
+of leaf keys, leaves as weighted sums of basis vectors (numbers are two level
+vectors), the ops of role chains and the key bags of key signatures. Both the
+batch engine and the tree evaluator read every vector through it, so the two
+paths build documents from the same parts (docs/design.md, "Document vector").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Sequence
+from itertools import compress
+from typing import Any
+
+import numpy as np
+
+from duckdb_vsa.atoms import AtomSource
+from duckdb_vsa.cache import ByteBoundedCache
+from duckdb_vsa.config import EncoderConfig
+from duckdb_vsa.leafkeys import LIT_NULL, LITERAL_NAMES, is_number_key
+from duckdb_vsa.leaves import LeafEncoder, linear_t, number_to_t
+from duckdb_vsa.paths import FieldHints
+from duckdb_vsa.roles import RoleFamily, make_roles
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafBases:
+    """Leaves as weighted sums of basis vectors, CSR style.
+
+    Leaf ``i`` is ``sum(coef[j] * matrix[basis[j]] for j in range(ptr[i], ptr[i + 1]))``.
+
+    Attributes
+    ----------
+    matrix : ndarray of float32, shape (bases, D)
+        The distinct basis vectors.
+    ptr : ndarray of int64, shape (leaves + 1,)
+    basis : ndarray of int64
+        Rows of ``matrix``.
+    coef : ndarray of float64
+        Their coefficients.
+    """
+
+    matrix: np.ndarray
+    ptr: np.ndarray
+    basis: np.ndarray
+    coef: np.ndarray
+
+
+class Basis:
+    """Leaf vectors, role chains and key bags of one configuration, cached.
+
+    Parameters
+    ----------
+    config : EncoderConfig
+    cache_bytes : int
+        Budget of the leaf caches and of the key-bag cache (a quarter of it).
+    role_bytes : int
+        Budget of the role and chain cache.
+    """
+
+    def __init__(self, config: EncoderConfig, cache_bytes: int, role_bytes: int) -> None:
+        self.config = config
+        self.dim = config.dim
+        self.atoms = AtomSource(config.dim, config.seed)
+        self.roles: RoleFamily = make_roles(config.binding, config.dim, config.seed, role_bytes)
+        self.leaves = LeafEncoder(config, self.atoms, cache_bytes)
+        self.hints = FieldHints(config.fields) if config.fields else None
+        self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
+            cache_bytes // 4, lambda v: v.nbytes + 112
+        )
+
+    def clear_caches(self, *, structure: bool = True) -> None:
+        """Empty the value caches, and with ``structure`` the role, chain and key-bag caches."""
+        self.leaves.clear_caches()
+        if structure:
+            self.roles.clear_cache()
+            self._key_bags.clear()
+
+    # -- leaves --------------------------------------------------------------------
+    def leaf_matrix(self, leaf_keys: Sequence[Any], out: np.ndarray | None = None) -> np.ndarray:
+        """Unit vectors of leaf keys (see :mod:`duckdb_vsa.leafkeys`), float32.
+
+        Written into ``out`` (``len(leaf_keys)`` x D) if given.
+        """
+        if out is None:
+            out = np.empty((len(leaf_keys), self.dim), dtype=np.float32)
+        types = _types(leaf_keys)
+        is_string, is_number = np.equal(types, str), np.equal(types, float)
+        hinted: dict[str, list[int]] = {}
+        for i in np.flatnonzero(~(is_string | is_number)).tolist():
+            key = leaf_keys[i]
+            if key in LITERAL_NAMES:
+                out[i] = self.leaves.literal(LITERAL_NAMES[key])
+            else:
+                hinted.setdefault(key[0], []).append(i)
+        if is_string.any():
+            self.leaves.strings(
+                list(compress(leaf_keys, is_string.tolist())), out=out, at=np.flatnonzero(is_string)
+            )
+        if is_number.any():
+            out[is_number] = self.leaves.numbers(list(compress(leaf_keys, is_number.tolist())))
+        for tag, rows in hinted.items():
+            keys = [leaf_keys[i] for i in rows]
+            if tag == "lin":
+                out[rows] = self.leaves.numbers(*self.number_axis(keys))
+            elif tag == "cat":
+                out[rows] = self.atoms.atoms("str", [k[1] for k in keys])
+            elif tag == "catnum":
+                out[rows] = self.atoms.atoms("num", [repr(float(k[1])) for k in keys])
+            else:  # "text"
+                out[rows] = self.leaves.texts([k[1] for k in keys])
+        return out
+
+    def leaf_bases(self, leaf_keys: Sequence[Any]) -> LeafBases:
+        """Leaves as weighted sums of basis vectors.
+
+        Strings and literals are one basis vector each; a number is two level
+        vectors (see :meth:`LeafEncoder.number_levels`) unless exact-value atoms
+        are on, so numbers share their levels instead of each computing D cosines.
+        """
+        n = len(leaf_keys)
+        types = _types(leaf_keys)
+        is_number = np.equal(types, float)
+        if self.hints is not None and np.equal(types, tuple).any():
+            is_number = np.fromiter(map(is_number_key, leaf_keys), dtype=bool, count=n)
+        if not is_number.any() or self.config.w_num_exact > 0:
+            ptr = np.arange(n + 1, dtype=np.int64)
+            return LeafBases(
+                self.leaf_matrix(leaf_keys), ptr, np.arange(n, dtype=np.int64), np.ones(n)
+            )
+        numbers = np.flatnonzero(is_number)
+        others = np.flatnonzero(~is_number)
+        number_keys = list(compress(leaf_keys, is_number.tolist()))
+        if self.hints is not None and any(type(key) is tuple for key in number_keys):
+            values, t = self.number_axis(number_keys)
+            lower, coef_lower, coef_upper = self.leaves.number_levels(values, t)
+        else:
+            lower, coef_lower, coef_upper = self.leaves.number_levels(number_keys)
+        levels = np.unique(np.concatenate([lower, lower + 1]))
+        matrix = np.empty((len(others) + len(levels), self.dim), dtype=np.float32)
+        self.leaf_matrix(
+            list(compress(leaf_keys, (~is_number).tolist())), out=matrix[: len(others)]
+        )
+        matrix[len(others) :] = self.leaves.levels(levels)
+        per_leaf = np.ones(n, dtype=np.int64)
+        per_leaf[numbers] = 2
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per_leaf, out=ptr[1:])
+        basis = np.empty(int(ptr[-1]), dtype=np.int64)
+        coef = np.ones(int(ptr[-1]))
+        basis[ptr[others]] = np.arange(len(others))
+        starts = ptr[numbers]
+        basis[starts] = len(others) + np.searchsorted(levels, lower)
+        basis[starts + 1] = len(others) + np.searchsorted(levels, lower + 1)
+        coef[starts] = coef_lower
+        coef[starts + 1] = coef_upper
+        return LeafBases(matrix, ptr, basis, coef)
+
+    def number_axis(self, keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Values and axis positions of plain and ``("lin", scale, x)`` number keys."""
+        linear = np.fromiter((type(k) is tuple for k in keys), dtype=bool, count=len(keys))
+        values = np.fromiter(
+            (k[2] if type(k) is tuple else k for k in keys), dtype=np.float64, count=len(keys)
+        )
+        scales = np.fromiter(
+            (k[1] if type(k) is tuple else 1.0 for k in keys), dtype=np.float64, count=len(keys)
+        )
+        t = np.empty(len(keys))
+        t[~linear] = number_to_t(values[~linear], self.config.number_scale)
+        t[linear] = linear_t(values[linear], scales[linear], self.config.number_bandwidth)
+        return values, t
+
+    # -- key bags ------------------------------------------------------------------
+    def key_bags(self, signatures: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """Unweighted key bags ``(1/sqrt(n)) sum atom(key, k)`` of sorted key tuples; float32."""
+        out = np.empty((len(signatures), self.dim), dtype=np.float32)
+        for i, signature in enumerate(signatures):
+            bag = self._key_bags.get(signature)
+            if bag is None:
+                counts = Counter(signature)
+                atoms = self.atoms.atoms("key", list(counts))
+                weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+                # Rows are added in sorted-name order: the bag depends on the signature only.
+                bag = np.add.reduce(weights[:, None] * atoms, axis=0)
+                bag *= np.float32(1.0 / math.sqrt(len(signature)))
+                self._key_bags.put(signature, bag)
+            out[i] = bag
+        return out
+
+    # -- document vectors ----------------------------------------------------------
+    def unit_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Scale every row to unit length, in place when ``rows`` is a float32 array.
+
+        Each row's squared norm is one float32 reduction over that row alone, so
+        the result does not depend on the other rows. A row that sums to zero
+        (possible only in contrived configurations) becomes the ``null`` atom:
+        a document vector is never zero.
+        """
+        rows = np.require(rows, dtype=np.float32, requirements=("C", "W"))
+        squares = np.einsum("ij,ij->i", rows, rows)
+        fine = (squares > 1e-30) & (squares < 1e30)
+        if not fine.all():
+            # Tiny, huge or zero rows: float64.
+            bad = np.flatnonzero(~fine)
+            rows64 = rows[bad].astype(np.float64)
+            norms = np.sqrt(np.square(rows64).sum(axis=1))
+            degenerate = ~(norms > 1e-30)
+            rows64[degenerate] = self.leaves.literal(LITERAL_NAMES[LIT_NULL])
+            norms[degenerate] = 1.0
+            rows[bad] = rows64 / norms[:, None]
+            squares[bad] = 1.0
+        rows *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
+        return rows
+
+
+def _types(keys: Sequence[Any]) -> np.ndarray:
+    """The exact type of every key, as an object array (compare with ``np.equal``)."""
+    return np.fromiter(map(type, keys), dtype=object, count=len(keys))
