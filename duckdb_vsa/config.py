@@ -8,6 +8,7 @@ import json
 import math
 from typing import Any
 
+from duckdb_vsa.errors import InvalidArgumentError, UnknownOptionError
 from duckdb_vsa.paths import normalise_fields
 
 ENCODER_VERSION = 2
@@ -78,29 +79,35 @@ class EncoderConfig:
             if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 8:
-            raise ValueError(f"dim must be an integer >= 8, got {self.dim!r}.")
+            raise InvalidArgumentError(f"dim must be an integer >= 8, got {self.dim!r}.")
         if self.dim % 2:
-            raise ValueError(f"dim must be even, got {self.dim}; use for example {self.dim + 1}.")
+            raise InvalidArgumentError(
+                f"dim must be even, got {self.dim}; use for example {self.dim + 1}."
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+            raise InvalidArgumentError(f"seed must be a non-negative integer, got {self.seed!r}.")
         if self.binding not in BINDINGS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"binding must be one of {', '.join(map(repr, BINDINGS))}, got {self.binding!r}."
             )
         for name in ("number_scale", "number_bandwidth"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+                raise InvalidArgumentError(
+                    f"{name} must be a positive finite number, got {value!r}."
+                )
         for name in ("w_str", "w_tok", "w_gram", "w_bag", "w_seq", "alpha", "beta", "w_num_exact"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+                raise InvalidArgumentError(
+                    f"{name} must be a non-negative finite number, got {value!r}."
+                )
         if self.w_str + self.w_tok + self.w_gram <= 0:
-            raise ValueError("At least one of w_str, w_tok, w_gram must be positive.")
+            raise InvalidArgumentError("At least one of w_str, w_tok, w_gram must be positive.")
         if self.w_bag + self.w_seq <= 0:
-            raise ValueError("At least one of w_bag, w_seq must be positive.")
+            raise InvalidArgumentError("At least one of w_bag, w_seq must be positive.")
         if not isinstance(self.max_text_chars, int) or self.max_text_chars < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_text_chars must be a positive integer, got {self.max_text_chars!r}."
             )
 
@@ -110,7 +117,7 @@ class EncoderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(
+            raise UnknownOptionError(
                 f"Unknown encoder option(s): {', '.join(unknown)}. "
                 f"Known options: {', '.join(sorted(known))}."
             )

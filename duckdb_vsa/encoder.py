@@ -83,6 +83,33 @@ def forget_shared_encoders() -> None:
         _SHARED.clear()
 
 
+def _texts(array: pa.Array) -> list[Any]:
+    """The strings of an Arrow string array; a value that is not UTF-8 comes back as bytes."""
+    try:
+        return array.to_pylist()
+    except UnicodeDecodeError:
+        raw = array.cast(pa.large_binary() if pa.types.is_large_string(array.type) else pa.binary())
+        out: list[Any] = []
+        for value in raw.to_pylist():
+            try:
+                out.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(value)
+        return out
+
+
+def _not_utf8(value: bytes) -> str:
+    """What an invalid UTF-8 value is, for its error."""
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return (
+            f"The document is not valid UTF-8 ({err.reason} at byte {err.start}): "
+            f"{value[:60]!r}{'...' if len(value) > 60 else ''}."
+        )
+    return "The document is not valid UTF-8."
+
+
 def _unpickle_encoder(options: dict[str, Any], cache_bytes: int | None) -> Encoder:
     """The process's encoder of this configuration (see :meth:`Encoder.__reduce__`)."""
     return shared_encoder(EncoderConfig(**options), cache_bytes)
@@ -288,7 +315,9 @@ class Encoder:
         Raises
         ------
         DocumentError
-            For an empty or invalid document, with ``on_error="raise"``.
+            For an empty, invalid or non-UTF-8 document, or one beyond the limits
+            of docs/design.md, "Limits", with ``on_error="raise"``; ``.row`` is
+            its position in ``array``.
         """
         if on_error not in ON_ERROR:
             raise InvalidArgumentError(f"on_error must be 'raise' or 'null', got {on_error!r}.")
@@ -299,7 +328,7 @@ class Encoder:
                     f"encode_arrow expects an Arrow string array, got {array.type}."
                 )
             array = array.cast(pa.string())
-        texts = array.to_pylist()
+        texts = _texts(array)
         valid = np.ones(len(texts), dtype=bool)
         values: list[Any] = []
         for i, text in enumerate(texts):
@@ -307,17 +336,51 @@ class Encoder:
                 valid[i] = False
                 continue
             try:
+                if isinstance(text, bytes):
+                    raise DocumentError(_not_utf8(text))
                 values.append(parse_json(text))
             except DocumentError as err:
                 if on_error == "raise":
                     raise DocumentError(f"Cannot encode document: {err}", row=i) from None
                 valid[i] = False
-        vectors = self.engine.encode_values(values)
-        if len(vectors) == len(texts):
+        positions = np.flatnonzero(valid)
+        vectors, encoded = self._encode_rows(values, positions, on_error)
+        valid[positions[~encoded]] = False
+        if valid.all():
             return vectors_to_arrow(vectors)
         rows = np.zeros((len(texts), self.dim), dtype=np.float32)
-        rows[valid] = vectors
+        rows[positions[encoded]] = vectors[encoded]
         return vectors_to_arrow(rows, valid)
+
+    def _encode_rows(
+        self, values: list[Any], positions: np.ndarray, on_error: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of parsed documents, and which could be encoded.
+
+        A document the engine refuses (too deep, too many leaves) raises with
+        its position in the caller's array, or with ``on_error="null"`` is left
+        out: the documents after it are encoded on, those before it again.
+        """
+        out = np.zeros((len(values), self.dim), dtype=np.float32)
+        encoded = np.ones(len(values), dtype=bool)
+        start = 0
+        while start < len(values):
+            try:
+                out[start:] = self.engine.encode_values(values[start:])
+                break
+            except DocumentError as err:
+                if err.row is None:
+                    raise
+                bad = start + err.row
+                if on_error == "raise":
+                    raise DocumentError(
+                        f"Cannot encode document: {err}", row=int(positions[bad])
+                    ) from None
+                encoded[bad] = False
+                if bad > start:
+                    out[start:bad] = self.engine.encode_values(values[start:bad])
+                start = bad + 1
+        return out, encoded
 
     def encode_tree(self, doc: Any) -> np.ndarray:
         """Encode one document by the node-by-node tree evaluator (the reference path).
@@ -355,7 +418,9 @@ class Encoder:
         """
         rows = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if rows.shape[1] != self.dim:
-            raise ValueError(f"Expected a vector of length {self.dim}, got {rows.shape[1]}.")
+            raise InvalidArgumentError(
+                f"Expected a vector of length {self.dim}, got {rows.shape[1]}."
+            )
         return self.prober.probe(rows, [path])[0]
 
     def probe_many(self, vectors: np.ndarray, paths: Sequence[str]) -> np.ndarray:

@@ -12,6 +12,7 @@ limits go to the tree evaluator (:mod:`duckdb_vsa.tree`).
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from itertools import compress
 from typing import Any
@@ -21,11 +22,43 @@ import scipy.sparse as sp
 
 from duckdb_vsa.arrays import compact, expand_ranges
 from duckdb_vsa.basis import Basis
+from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.leafkeys import (
+    LIT_ARRAY,
+    LIT_OBJECT,
+    array_scale,
+    hinted_leaf,
+    leaf_key,
+    object_scale,
+    plain,
+    sorted_members,
+)
+from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
+from duckdb_vsa.roles import POSITION_ROLE
 from duckdb_vsa.terms import Flattener
-from duckdb_vsa.tree import encode_tree
 
 #: Terms per group of rows: bounds the bound-pair matrix (GROUP_TERMS x D floats).
 GROUP_TERMS = 16_384
+#: Children of a container beyond the engine's limits that are encoded together.
+SLICE = 1024
+
+
+@dataclasses.dataclass(eq=False)
+class _Frame:
+    """An open container of a document beyond the engine's limits."""
+
+    label: Any
+    factor: float
+    path: tuple[Any, ...]
+    kind: Any
+    depth: int
+    is_object: bool
+    children: list[tuple[Any, Any]]
+    acc_s: np.ndarray
+    acc_c: np.ndarray
+    acc_pos: np.ndarray
+    next: int = 0
+    deferred: list[tuple[Any, Any, float, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,14 +99,15 @@ class Engine:
     def new_flattener(self, root_path: tuple[Any, ...] = (), **limits: int) -> Flattener:
         """A :class:`~duckdb_vsa.terms.Flattener` for this configuration.
 
-        ``limits`` override ``max_position``, ``max_expansion`` or ``max_terms``.
+        ``limits`` override ``max_position``, ``max_chain_depth``, ``max_expansion`` or
+        ``max_terms``.
         """
         cfg, roles = self.config, self.basis.roles
         return Flattener(
             cfg.w_bag,
             cfg.w_seq,
             max_position=limits.pop("max_position", roles.max_position),
-            max_chain_depth=roles.max_chain_depth,
+            max_chain_depth=limits.pop("max_chain_depth", roles.max_chain_depth),
             hints=self.basis.hints,
             root_path=root_path,
             **limits,
@@ -93,6 +127,12 @@ class Engine:
         strict : bool, default False
             The structure vector ``S`` alone (``alpha = beta = 0``), as a probe
             recovers it.
+
+        Raises
+        ------
+        DocumentError
+            For a document nested too deep or with too many leaves; ``.row``
+            is its position in ``values``.
         """
         out = np.empty((len(values), self.dim), dtype=np.float32)
         start = 0
@@ -100,7 +140,10 @@ class Engine:
             flat = self.new_flattener(root_path)
             end, skipped = flat.add_many(values, start, self.group_terms)
             for i in skipped:
-                out[i] = encode_tree(self.basis, values[i], root_path, strict=strict)
+                try:
+                    out[i] = self.encode_large(values[i], root_path, strict=strict)
+                except DocumentError as err:
+                    raise DocumentError(str(err), row=i) from None
             if flat.n_rows:
                 rows = (
                     np.setdiff1d(np.arange(start, end), skipped) if skipped else slice(start, end)
@@ -130,15 +173,26 @@ class Engine:
     def encode_group(self, flat: Flattener, *, strict: bool = False) -> np.ndarray:
         """Unit vectors of the rows recorded in ``flat``; float32, shape (flat.n_rows, D)."""
         cfg = self.config
-        alpha = 0.0 if strict else cfg.alpha
-        beta = 0.0 if strict else cfg.beta
+        if strict:
+            return self.basis.unit_rows(self.term_sums(flat, alpha=0.0, beta=0.0))
+        return self.basis.unit_rows(self.term_sums(flat, alpha=cfg.alpha, beta=cfg.beta))
+
+    def term_sums(
+        self, flat: Flattener, *, alpha: float, beta: float, bound: bool = True
+    ) -> np.ndarray:
+        """The unnormalised vector of every row recorded in ``flat``; float32.
+
+        Every leaf occurrence contributes ``w (R(chain) + alpha I) leaf`` for each
+        ``(chain, w)`` of its chain set, and a row with keys ``beta K``. With
+        ``bound=False`` no role is applied (every chain is the identity), which
+        with ``alpha = 0`` gives the unbound shadow ``C`` of each row.
+        """
         n_rows = flat.n_rows
         bases = self.basis.leaf_bases(flat.leaf_keys)
         n_bases = len(bases.matrix)
 
-        # Every leaf occurrence contributes w * (R(chain) + alpha I) @ leaf for each
-        # (chain, w) of its chain set: S and, since a set's weights add up to the
-        # leaf's structural weight, the unbound shadow C too.
+        # Since a chain set's weights add up to the leaf's structural weight, the
+        # alpha part of the terms is the unbound shadow C.
         terms = self.chain_terms(flat)
         occ_leaf = np.asarray(flat.occ_leaf, dtype=np.int64)
         occ_row = np.repeat(np.arange(n_rows), np.asarray(flat.row_leaves, dtype=np.int64))
@@ -148,7 +202,7 @@ class Engine:
         per_term = bases.ptr[term_leaf + 1] - bases.ptr[term_leaf]
         slot = expand_ranges(bases.ptr[term_leaf], per_term)
         term_basis = bases.basis[slot]
-        term_chain = np.repeat(terms.chain, per_term)
+        term_chain = np.repeat(terms.chain if bound else terms.chain * 0, per_term)
         term_weight = (np.repeat(terms.weight, per_term) * bases.coef[slot]).astype(np.float32)
         row_terms = np.bincount(np.repeat(occ_row[terms.occurrence], per_term), minlength=n_rows)
 
@@ -165,7 +219,9 @@ class Engine:
         distinct = list(dict.fromkeys(bag_signatures))
         sig_ids = {s: j for j, s in enumerate(distinct)}
         bags = self.basis.key_bags(distinct)
-        bound = self.bind_pairs(flat, bases.matrix, pair_chain, pair_basis, alpha=alpha, tail=bags)
+        bound_pairs = self.bind_pairs(
+            flat, bases.matrix, pair_chain, pair_basis, alpha=alpha, tail=bags
+        )
 
         # One CSR row per document.
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -183,8 +239,7 @@ class Engine:
         )
         data[bag_slots] = np.float32(beta)
         weights = sp.csr_matrix((data, indices, indptr), shape=(n_rows, len(pairs) + len(bags)))
-        summed = weights @ bound
-        return self.basis.unit_rows(np.asarray(summed))
+        return np.asarray(weights @ bound_pairs)
 
     def bind_pairs(
         self,
@@ -232,6 +287,226 @@ class Engine:
         if not nonroot[0]:  # chain 0: the identity, so (1 + alpha) @ row
             bound[block_start[0] : block_end[0]] *= dtype.type(1.0) + alpha_t
         return out
+
+    # -- documents beyond the term engine's limits ---------------------------------
+    def encode_large(
+        self, doc: Any, root_path: tuple[Any, ...] = (), *, strict: bool = False
+    ) -> np.ndarray:
+        """The unit vector of one document beyond the term engine's limits; float32, (D,).
+
+        The document is evaluated container by container, from the root down to
+        the parts the term engine takes whole: the children of a container are
+        encoded :data:`SLICE` at a time as documents of their own (their
+        unnormalised ``S`` and ``C``), bound to their key or position and summed
+        into the container. Memory stays within a few ``SLICE x D`` blocks per
+        open container and time grows linearly with the leaves.
+
+        Raises
+        ------
+        DocumentError
+            For a document nested deeper than :data:`~duckdb_vsa.limits.MAX_DEPTH`
+            or with more leaves than the role family's ``max_leaves``.
+        """
+        s, c, keys = self._large_terms(doc, tuple(root_path))
+        cfg = self.config
+        total = s if strict else s + cfg.alpha * c
+        if not strict and cfg.beta and keys:
+            total = total + cfg.beta * self.basis.key_bag(keys).astype(np.float64)
+        return self.basis.unit_rows(total[None, :].astype(np.float32))[0]
+
+    def _large_terms(
+        self, doc: Any, root_path: tuple[Any, ...]
+    ) -> tuple[np.ndarray, np.ndarray, Counter]:
+        """``S`` and ``C`` of a document (float64) and the count of each of its keys."""
+        hints = self.basis.hints
+        keys: Counter = Counter()
+        budget = [self.basis.roles.max_leaves, self.basis.roles.max_leaves]
+        kind = hints.kind_at(root_path) if hints is not None else None
+        top = self._open(doc, None, 1.0, root_path, kind, 0, keys, budget)
+        if not isinstance(top, _Frame):
+            return top[0], top[1], keys
+        stack = [top]
+        while True:
+            frame = stack[-1]
+            if frame.deferred:
+                label, value, factor, kind = frame.deferred.pop()
+                child = self._open(
+                    value, label, factor, (*frame.path, label), kind, frame.depth + 1, keys, budget
+                )
+                if isinstance(child, _Frame):
+                    stack.append(child)
+                else:
+                    self._absorb(frame, [label], child[0][None], child[1][None], [factor])
+            elif frame.next < len(frame.children):
+                run = frame.children[frame.next : frame.next + SLICE]
+                frame.next += len(run)
+                self._absorb_run(frame, run, keys, budget)
+            else:
+                stack.pop()
+                s, c = self._close(frame)
+                if not stack:
+                    return s, c, keys
+                self._absorb(stack[-1], [frame.label], s[None], c[None], [frame.factor])
+
+    def _open(
+        self,
+        value: Any,
+        label: Any,
+        factor: float,
+        path: tuple[Any, ...],
+        kind: Any,
+        depth: int,
+        keys: Counter,
+        budget: list[int],
+    ) -> _Frame | tuple[np.ndarray, np.ndarray]:
+        """A frame for a container, or ``(S, C)`` of one whose members are all ignored."""
+        if depth >= MAX_DEPTH:
+            raise DocumentError(DEPTH_MESSAGE)
+        if type(value) not in (dict, list):
+            value = plain(value)
+        is_object = type(value) is dict
+        children = sorted_members(value)[::-1] if is_object else list(enumerate(value))
+        hints = self.basis.hints
+        if hints is not None:
+            children = [(k, v) for k, v in children if not hints.resolve((*path, k), None)[2]]
+            if not is_object:
+                children = list(enumerate(v for _, v in children))
+        if not children:
+            _spend(budget, 1)
+            leaf = self.basis.leaf_matrix([LIT_OBJECT if is_object else LIT_ARRAY])[0]
+            leaf64 = leaf.astype(np.float64)
+            return leaf64, leaf64
+        if is_object:
+            keys.update(k for k, _ in children)
+        zero = np.zeros(self.dim)
+        return _Frame(
+            label, factor, path, kind, depth, is_object, children, zero, zero.copy(), zero.copy()
+        )
+
+    def _absorb_run(
+        self, frame: _Frame, run: list[tuple[Any, Any]], keys: Counter, budget: list[int]
+    ) -> None:
+        """Encode a run of a frame's children and add them to it (deferring the too complex)."""
+        hints = self.basis.hints
+        labels = [label for label, _ in run]
+        values = [value for _, value in run]
+        if hints is None:
+            factors, kinds = [1.0] * len(run), [None] * len(run)
+        else:
+            resolved = [hints.resolve((*frame.path, label), frame.kind) for label in labels]
+            factors = [r[0] for r in resolved]
+            kinds = [r[1] for r in resolved]
+        nested = [i for i, v in enumerate(values) if isinstance(v, (dict, list, tuple)) and len(v)]
+        if len(nested) < len(values):
+            # Scalars (and empty containers) are their own leaf vector, for S and C alike.
+            taken = set(nested)
+            scalars = [i for i in range(len(values)) if i not in taken]
+            leaf_keys = [_leaf_or_empty(values[i]) for i in scalars]
+            if hints is not None:
+                leaf_keys = [hinted_leaf(kinds[i], k) for i, k in zip(scalars, leaf_keys)]
+            _spend(budget, len(scalars))
+            rows = self.basis.leaf_rows(leaf_keys)
+            self._absorb(
+                frame, [labels[i] for i in scalars], rows, rows, [factors[i] for i in scalars]
+            )
+        if not nested:
+            return
+        # The children sit one level below the frame: the term engine may go as deep
+        # as the role family allows, but not past the document's depth limit.
+        depth = min(self.basis.roles.max_chain_depth, MAX_DEPTH - frame.depth - 1)
+        if hints is None:
+            groups = [(self.new_flattener(max_chain_depth=depth), nested)]
+        else:
+            groups = [
+                (self.new_flattener((*frame.path, labels[i]), max_chain_depth=depth), [i])
+                for i in nested
+            ]
+        recorded: list[int] = []
+        s_rows, c_rows = [], []
+        for flat, members in groups:
+            _, skipped = flat.add_many([values[i] for i in members])
+            for j in skipped:
+                i = members[j]
+                frame.deferred.append((labels[i], values[i], factors[i], kinds[i]))
+            if not flat.n_rows:
+                continue
+            _spend(budget, len(flat.occ_leaf))
+            for signature in flat.key_signatures:
+                keys.update(signature)
+            skipped_set = set(skipped)
+            recorded.extend(members[j] for j in range(len(members)) if j not in skipped_set)
+            s = self.term_sums(flat, alpha=0.0, beta=0.0)
+            s_rows.append(s)
+            # With no role on any path, S is already the unbound shadow.
+            bound = len(flat.chain_parent) > 1
+            c_rows.append(self.term_sums(flat, alpha=0.0, beta=0.0, bound=False) if bound else s)
+        if recorded:
+            self._absorb(
+                frame,
+                [labels[i] for i in recorded],
+                np.concatenate(s_rows),
+                np.concatenate(c_rows),
+                [factors[i] for i in recorded],
+            )
+
+    def _absorb(
+        self,
+        frame: _Frame,
+        labels: list[Any],
+        s_rows: np.ndarray,
+        c_rows: np.ndarray,
+        factors: list[float],
+    ) -> None:
+        """Add children's ``S`` and ``C`` (rows, in label order) to their container.
+
+        Rows arrive in float32 (from the term engine) or float64 (a closed
+        container); each block is summed in its own type and accumulated in float64.
+        """
+        if any(f != 1.0 for f in factors):
+            weights = np.asarray(factors, dtype=s_rows.dtype)[:, None]
+            s_rows, c_rows = s_rows * weights, c_rows * weights
+        roles = self.basis.roles
+        frame.acc_c += c_rows.sum(axis=0)
+        if frame.is_object:
+            frame.acc_s += roles.apply_each(roles.steps(labels), s_rows).sum(axis=0)
+            return
+        frame.acc_s += s_rows.sum(axis=0)
+        offsets = np.asarray(labels, dtype=np.int64)
+        base = int(offsets[0])
+        part = roles.positional_sum(s_rows, offsets - base)
+        if base:
+            part = roles.apply(roles.power(POSITION_ROLE, base), part[None, :])[0]
+        frame.acc_pos += part
+
+    def _close(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+        """``S`` and ``C`` of a container whose children are all absorbed."""
+        n = len(frame.children)
+        if frame.is_object:
+            scale = object_scale(n)
+            return frame.acc_s * scale, frame.acc_c * scale
+        w_bag, w_seq = self.config.w_bag, self.config.w_seq
+        norm = array_scale(n, w_bag, w_seq)
+        s = norm * (w_bag * frame.acc_s + w_seq * frame.acc_pos)
+        return s, norm * (w_bag + w_seq) * frame.acc_c
+
+
+def _leaf_or_empty(value: Any) -> Any:
+    """The leaf key of a scalar or of an empty container."""
+    if isinstance(value, dict):
+        return LIT_OBJECT
+    if isinstance(value, (list, tuple)):
+        return LIT_ARRAY
+    return leaf_key(value)
+
+
+def _spend(budget: list[int], leaves: int) -> None:
+    """Count leaves against a document's budget ``[left, limit]``; refuse it beyond."""
+    budget[0] -= leaves
+    if budget[0] < 0:
+        raise DocumentError(
+            f"The document has more than {budget[1]:,} leaves, the most one document may "
+            "have with this configuration; encode its parts as separate documents."
+        )
 
 
 def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

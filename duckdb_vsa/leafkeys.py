@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from duckdb_vsa.errors import WrongTypeError
+
 LIT_TRUE = ("lit", "true")
 LIT_FALSE = ("lit", "false")
 LIT_NULL = ("lit", "null")
@@ -92,7 +94,7 @@ def plain(value: Any) -> Any:
             return base(value)
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise TypeError(
+    raise WrongTypeError(
         f"Cannot encode a {type(value).__name__} ({value!r:.60}); documents hold "
         "dict, list, str, int, float, bool and None."
     )
@@ -104,7 +106,7 @@ def leaf_key(value: Any) -> Any:
     if leaf is None:
         leaf = scalar_leaf(plain(value))
     if leaf is None:
-        raise TypeError(f"Cannot encode a {type(value).__name__} ({value!r:.60}) as a leaf.")
+        raise WrongTypeError(f"Cannot encode a {type(value).__name__} ({value!r:.60}) as a leaf.")
     return leaf
 
 
@@ -120,7 +122,7 @@ def sorted_members(obj: dict) -> list[tuple[str, Any]]:
         return sorted(obj.items(), reverse=True)
     except TypeError:
         bad = next(k for k in obj if type(k) is not str)
-        raise TypeError(f"Object keys must be strings, got {bad!r}.") from None
+        raise WrongTypeError(f"Object keys must be strings, got {bad!r}.") from None
 
 
 def object_scale(n: int) -> float:

@@ -14,21 +14,14 @@ from json.decoder import scanstring
 from json.scanner import make_scanner
 from typing import Any
 
-from duckdb_vsa.errors import DocumentError
-
-#: Documents nested deeper than this are refused with a clear error.
-MAX_DEPTH = 10_000
+from duckdb_vsa.errors import DocumentError, WrongTypeError
+from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
 
 _PREVIEW_CHARS = 60
 
 # The scanner json.loads calls, without the Python layers around it; a document
 # it does not read exactly to its last character takes the full path.
 _scan_value = make_scanner(json.JSONDecoder())
-
-DEPTH_MESSAGE = (
-    f"The document is nested deeper than {MAX_DEPTH} levels (or, for a Python value, "
-    "contains itself); flatten it or encode a part of it."
-)
 
 
 def preview(text: str) -> str:
@@ -71,7 +64,7 @@ def parse_json(text: str) -> Any:
             if end == len(text):
                 return value
     if not isinstance(text, str):
-        raise TypeError(f"Expected JSON text (str), got {type(text).__name__}.")
+        raise WrongTypeError(f"Expected JSON text (str), got {type(text).__name__}.")
     if not text.strip():
         raise DocumentError(
             f"An empty string is not a JSON document ({preview(text)}); "

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from duckdb_vsa.engine import Engine
+from duckdb_vsa.errors import InvalidArgumentError
 from duckdb_vsa.paths import ANY_INDEX, ANY_KEY, format_path, parse_path
 
 
@@ -38,7 +39,7 @@ def probe_steps(path: str) -> tuple[Any, ...]:
     """
     steps = parse_path(path)
     if any(step is ANY_KEY for step in steps):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"A probe path names one field; '.*' (any key) is for field hints only, got {path!r}. "
             "Name the key, such as '$.color'."
         )

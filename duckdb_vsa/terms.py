@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.errors import DocumentError, WrongTypeError
 from duckdb_vsa.leafkeys import (
     LIT_ARRAY,
     LIT_OBJECT,
@@ -24,7 +24,7 @@ from duckdb_vsa.leafkeys import (
     scalar_leaf,
     sorted_members,
 )
-from duckdb_vsa.parse import DEPTH_MESSAGE, MAX_DEPTH
+from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
 from duckdb_vsa.paths import ANY_INDEX, FieldHints, format_path
 
 
@@ -137,7 +137,7 @@ class Flattener:
         pairs = self.set_pairs[parent]
         if n > 0:  # an object member; array elements carry -len(array)
             if type(step) is not str:
-                raise TypeError(f"Object keys must be strings, got {step!r}.")
+                raise WrongTypeError(f"Object keys must be strings, got {step!r}.")
             scale = object_scale(n)
             child = tuple((self._chain(c, step), w * scale) for c, w in pairs)
         else:
@@ -213,6 +213,7 @@ class Flattener:
         ------
         DocumentError, TypeError
             As :meth:`add`; the documents before the offending one stay recorded.
+            A DocumentError's ``row`` is the offending document's index in ``docs``.
         """
         if self.hints is not None:
             return self._add_hinted(docs, start, stop_terms)
@@ -294,6 +295,10 @@ class Flattener:
                 del occ_set[mark:], occ_leaf[mark:]
                 skipped.append(i - 1)
                 continue
+            except DocumentError as err:
+                del occ_set[mark:], occ_leaf[mark:]
+                self.n_terms = n_terms
+                raise DocumentError(str(err), row=i - 1) from None
             except BaseException:
                 del occ_set[mark:], occ_leaf[mark:]
                 self.n_terms = n_terms
@@ -321,6 +326,9 @@ class Flattener:
                 del self.occ_set[mark:], self.occ_leaf[mark:]
                 skipped.append(i - 1)
                 continue
+            except DocumentError as err:
+                del self.occ_set[mark:], self.occ_leaf[mark:]
+                raise DocumentError(str(err), row=i - 1) from None
             except BaseException:
                 del self.occ_set[mark:], self.occ_leaf[mark:]
                 raise

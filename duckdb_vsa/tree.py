@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from duckdb_vsa.basis import Basis
-from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.errors import DocumentError, WrongTypeError
 from duckdb_vsa.leafkeys import (
     LIT_ARRAY,
     LIT_OBJECT,
@@ -26,7 +26,7 @@ from duckdb_vsa.leafkeys import (
     object_scale,
     sorted_members,
 )
-from duckdb_vsa.parse import DEPTH_MESSAGE, MAX_DEPTH
+from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
 from duckdb_vsa.roles import POSITION_ROLE
 
 
@@ -42,7 +42,7 @@ def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
                 raise DocumentError(DEPTH_MESSAGE)
             for k in value:
                 if type(k) is not str:
-                    raise TypeError(f"Object keys must be strings, got {k!r}.")
+                    raise WrongTypeError(f"Object keys must be strings, got {k!r}.")
             keys.extend(value)
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, (list, tuple)) and value:
