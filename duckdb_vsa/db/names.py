@@ -16,7 +16,9 @@ DuckDB's binder resolves the name given to ``query_table``:
   schema ``x``, else in the current database) unless a database ``x`` is
   attached, in which case it names database ``x`` (in the schemas the search
   path lists for it, else ``main``); DuckDB refuses the name as ambiguous when
-  both exist, and so does this rule;
+  both exist, and so does this rule. ``main.t`` is read as ``t``, as
+  ``query_table`` reads it (so with ``SET schema = 's'`` it is ``s.t`` when
+  that exists, although ``SELECT * FROM main.t`` would read ``main.t``);
 - ``d.s.t`` names exactly that;
 - names match without regard to ASCII case, as DuckDB's catalog does (``É``
   and ``é`` stay different).
@@ -263,6 +265,9 @@ class CatalogSnapshot:
         """
         paths = self._paths()
         here = self.database
+        if len(parts) == 2 and fold(parts[0]) == "main":
+            # query_table reads main.t as t, whatever the search path says.
+            parts = parts[1:]
         if len(parts) == 1:
             return [(catalog or here, schema, parts[0]) for catalog, schema in paths]
         if len(parts) == 3:
