@@ -3,9 +3,10 @@
 :func:`encode_column` fills a ``FLOAT[D]`` column from a JSON column and records
 the encoder configuration twice: in the column's comment
 (``duckdb_vsa:<fingerprint> <configuration>``, which the SQL macros read) and in
-the metadata table ``duckdb_vsa_columns``, which :func:`column_info` reads. The
-table macros then refuse to compare a column with a connection, or with another
-column, of a different configuration.
+the metadata table ``duckdb_vsa_columns`` in schema main of the table's
+database (for a temporary table, a temporary one), which :func:`column_info`
+reads. The table macros then refuse to compare a column with a connection, or
+with another column, of a different configuration.
 
 Table names are resolved by :mod:`duckdb_vsa.db.names` everywhere, the macros'
 check included (:func:`recorded_sql`), so a check reads the comment of the very
@@ -32,13 +33,13 @@ from duckdb_vsa.db.names import (
     Relation,
     find_column,
     fold,
+    resolve_relation,
     resolve_table,
-    snapshot,
     table_columns,
 )
 from duckdb_vsa.db.udf import ensure_function
 from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError, VsaError
-from duckdb_vsa.sqltext import qualified, quote_ident, quote_literal
+from duckdb_vsa.sqltext import display_name, qualified, quote_ident, quote_literal, split_identifier
 
 __all__ = [
     "COMMENT_PREFIX",
@@ -294,33 +295,56 @@ def _report(
         )
 
 
-def _metadata_rows(
-    con: duckdb.DuckDBPyConnection, snap: CatalogSnapshot, relation: Relation, column: str
-) -> tuple[Relation | None, list[tuple[Any, ...]]]:
-    """The metadata table, and its rows (rowid first) about ``column`` of ``relation``.
+def _metadata_table(relation: Relation) -> Relation:
+    """Where the records of ``relation`` live: ``duckdb_vsa_columns`` in main of its database.
 
-    A row's table name is resolved by the same rule as any other, so rows
-    written as ``items``, ``main.items`` or ``"items"`` all count.
+    So a record travels with its database file, and a temporary table's record
+    is itself temporary.
     """
-    meta = snap.resolve(METADATA_TABLE)
-    if meta is None:
-        return None, []
+    return Relation(relation.database, "main", METADATA_TABLE)
+
+
+def _stored_name(relation: Relation) -> str:
+    """``relation``'s name in its database's metadata table: ``t`` in main, else ``s.t``."""
+    parts = relation.parts[2:] if fold(relation.schema) == "main" else relation.parts[1:]
+    return display_name(parts)
+
+
+def _stored_key(name: Any, database: str) -> tuple[str, str, str] | None:
+    """The table a stored name means, relative to the metadata table's database."""
+    try:
+        parts = split_identifier(name)
+    except VsaError:
+        return None
+    full = {1: (database, "main", *parts), 2: (database, *parts), 3: parts}.get(len(parts))
+    return None if full is None else (fold(full[0]), fold(full[1]), fold(full[2]))
+
+
+def _metadata_rows(
+    con: duckdb.DuckDBPyConnection, relation: Relation, column: str
+) -> tuple[bool, list[tuple[Any, ...]]]:
+    """Whether the metadata table of ``relation``'s database exists, and its rows (rowid
+    first, oldest first) about ``column`` of ``relation``."""
+    meta = _metadata_table(relation)
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        list(meta.parts),
+    ).fetchall()[0][0]
+    if not exists:
+        return False, []
     rows = con.execute(
         "SELECT rowid, table_name, column_name, source_column, fingerprint, configuration, "
         f"config_json, n_rows, encoded_at FROM {meta.sql} ORDER BY encoded_at, rowid"
     ).fetchall()
     wanted = fold(column)
-    matching = []
-    for row in rows:
-        if not isinstance(row[2], str) or fold(row[2]) != wanted:
-            continue
-        try:
-            named = snap.resolve(row[1])
-        except (VsaError, TypeError):
-            continue
-        if named is not None and named.key() == relation.key():
-            matching.append(row)
-    return meta, matching
+    return True, [
+        row
+        for row in rows
+        if isinstance(row[2], str)
+        and fold(row[2]) == wanted
+        and _stored_key(row[1], meta.database) == relation.key()
+    ]
 
 
 def record_column(
@@ -357,7 +381,6 @@ def record_column(
     CatalogError
         If the table or the vector column does not exist.
     """
-    snap = snapshot(con)
     relation = resolve_table(con, table, purpose="record_column")
     column = _column(table_columns(con, relation), vec_col, table)
     description = config.describe()
@@ -365,20 +388,18 @@ def record_column(
     con.execute(
         f"COMMENT ON COLUMN {relation.sql}.{quote_ident(column.name)} IS {quote_literal(comment)}"
     ).fetchall()
-    meta, stale = _metadata_rows(con, snap, relation, column.name)
-    if meta is None:
+    meta = _metadata_table(relation)
+    exists, stale = _metadata_rows(con, relation, column.name)
+    if not exists:
+        temp = fold(meta.database) == "temp"
+        # A temporary table can only be created unqualified, with TEMP.
+        target = quote_ident(meta.name) if temp else meta.sql
         con.execute(
-            f"CREATE TABLE IF NOT EXISTS {quote_ident(METADATA_TABLE)} ("
+            f"CREATE {'TEMP ' if temp else ''}TABLE IF NOT EXISTS {target} ("
             "table_name VARCHAR, column_name VARCHAR, source_column VARCHAR, "
             "fingerprint VARCHAR, configuration VARCHAR, config_json VARCHAR, n_rows BIGINT, "
             "encoded_at TIMESTAMP)"
         ).fetchall()
-        meta = snapshot(con).resolve(METADATA_TABLE)
-        if meta is None:
-            raise CatalogError(
-                f"The metadata table {METADATA_TABLE} was created but cannot be found by name; "
-                "check this connection's search_path."
-            )
     if stale:
         con.execute(
             f"DELETE FROM {meta.sql} WHERE rowid IN ({', '.join('?' for _ in stale)})",
@@ -387,7 +408,7 @@ def record_column(
     con.execute(
         f"INSERT INTO {meta.sql} VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
-            snap.short_name(relation),
+            _stored_name(relation),
             column.name,
             json_col,
             config.fingerprint,
@@ -417,11 +438,10 @@ def column_info(con: duckdb.DuckDBPyConnection, table: str, vec_col: str) -> dic
         matches this connection's encoder; None if no encoder is registered).
         None if the table does not exist or nothing is recorded for the column.
     """
-    snap = snapshot(con)
-    relation = snap.resolve(table)
+    relation = resolve_relation(con, table)
     if relation is None:
         return None
-    _, rows = _metadata_rows(con, snap, relation, vec_col)
+    _, rows = _metadata_rows(con, relation, vec_col)
     if not rows:
         return None
     _, _, _, source, fingerprint, description, config_json, n_rows, encoded_at = rows[-1]
