@@ -44,6 +44,7 @@ from duckdb_vsa.errors import (
     ConfigMismatchError,
     DocumentError,
     InvalidArgumentError,
+    NotRegisteredError,
     VectorShapeError,
     mismatch_message,
 )
@@ -333,6 +334,9 @@ def register(
         configuration and ``replace`` is False.
     InvalidArgumentError
         If ``on_error`` is not one of those above.
+    NotRegisteredError
+        If the macros cannot be created inside the caller's open transaction
+        (call ``register`` before ``BEGIN``).
     ValueError, TypeError
         If an encoder option is invalid or unknown.
 
@@ -373,7 +377,7 @@ def register(
         try:
             con.execute(macro_sql(config, on_error)).fetchall()
         except duckdb.CatalogException as err:
-            raise RuntimeError(
+            raise NotRegisteredError(
                 "duckdb_vsa could not create its macros inside this connection's open "
                 "transaction, which had already read the function catalog before the "
                 f"functions were added ({err}). Call register() before BEGIN, or after COMMIT."

@@ -2,8 +2,9 @@
 
 Every entry point that takes a table name (the SQL macros' configuration check,
 :func:`~duckdb_vsa.encode_column`, :func:`~duckdb_vsa.column_info`,
-:func:`~duckdb_vsa.build_index`, the command line) resolves it here, the way
-DuckDB's binder resolves the name given to ``query_table``:
+:func:`~duckdb_vsa.build_index`; public for other callers such as the command
+line) resolves it here, the way DuckDB's binder resolves the name given to
+``query_table``:
 
 - the name is read by :func:`~duckdb_vsa.sqltext.split_identifier`: parts
   separated by dots, a part in double quotes may hold dots, spaces and doubled

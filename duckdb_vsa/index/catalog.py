@@ -102,7 +102,7 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> IndexCatalog:
             return catalog
         found = _CATALOGS.get(token)
         if found is None:
-            raise RuntimeError(
+            raise CatalogError(
                 "This DuckDB database has duckdb_vsa index functions registered by another copy "
                 "of the package in this process; use a fresh connection."
             )
