@@ -245,5 +245,3 @@ def test_the_rule_is_a_pure_function_of_the_snapshot() -> None:
     assert snap.resolve("main.t").parts == ("memory", "s", "t")
     assert snap.resolve("memory.main.t").parts == ("memory", "main", "t")
     assert snap.resolve("x.t") is None
-    assert snap.short_name(Relation("memory", "main", "t")) == "memory.main.t"
-    assert snap.short_name(Relation("memory", "s", "t")) == "t"

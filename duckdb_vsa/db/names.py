@@ -332,25 +332,6 @@ class CatalogSnapshot:
                 return relation
         return None
 
-    def short_name(self, relation: Relation) -> str:
-        """The shortest name that resolves to ``relation`` here, quoted where needed.
-
-        Examples
-        --------
-        >>> snap = CatalogSnapshot("memory", "", (("memory", "main"),),
-        ...     (Relation("memory", "main", "My Table"),))
-        >>> snap.short_name(snap.relations[0])
-        '"My Table"'
-        """
-        for parts in (relation.parts[2:], relation.parts[1:]):
-            try:
-                found = self.resolve(display_name(parts))
-            except CatalogError:
-                continue
-            if found is not None and found.key() == relation.key():
-                return display_name(parts)
-        return relation.display
-
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> CatalogSnapshot:
     """The settings, schemas and relations of ``con``, in its current transaction.
