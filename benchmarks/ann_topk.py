@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--data", choices=("clustered", "records"), default="clustered")
-    defaults = duckdb_vsa.ann.HNSW_DEFAULTS
+    defaults = duckdb_vsa.index.HNSW_DEFAULTS
     parser.add_argument("--m", type=int, default=defaults["m"], help="HNSW links per node")
     parser.add_argument("--ef-construction", type=int, default=defaults["ef_construction"])
     parser.add_argument("--ef-search", default="32,64,128", help="values to query with")
@@ -277,7 +277,10 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
                          (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
             first = False
         if not args.no_sql:
-            defaults = {"hnsw": duckdb_vsa.ann.HNSW_DEFAULTS, "ivf": duckdb_vsa.ann.IVF_DEFAULTS}
+            defaults = {
+                "hnsw": duckdb_vsa.index.HNSW_DEFAULTS,
+                "ivf": duckdb_vsa.index.IVF_DEFAULTS,
+            }
             setattr(index, knob, defaults[engine][knob])
             found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
             rows.append([n, dim, f"{engine} (faiss): vsa_index_topk_join (SQL)",

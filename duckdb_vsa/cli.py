@@ -46,9 +46,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.db.columns import METADATA_TABLE, column_info, record_column
 from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, Encoder
 from duckdb_vsa.errors import DocumentError
-from duckdb_vsa.guard import METADATA_TABLE, column_info, record_column
 from duckdb_vsa.index import ExactIndex
 from duckdb_vsa.parse import parse_json
 from duckdb_vsa.version import __version__

@@ -19,7 +19,7 @@ from duckdb_vsa.index import ExactIndex
 
 pytest.importorskip("faiss")
 
-from duckdb_vsa.ann import HNSW_DEFAULTS, IVF_DEFAULTS, HnswIndex, IvfIndex, default_nlist
+from duckdb_vsa.index.ann import HNSW_DEFAULTS, IVF_DEFAULTS, HnswIndex, IvfIndex, default_nlist
 
 D = 256
 K = 10

@@ -32,15 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from duckdb_vsa.index import (
-    QUERY_BLOCK,
-    Hits,
-    VectorIndex,
-    _positive_k,
-    _query_matrix,
-    _rank_in_row,
-    _vectors_and_ids,
-)
+from duckdb_vsa.errors import InvalidArgumentError, UnknownOptionError
+from duckdb_vsa.index.base import Hits, VectorIndex, ragged_search, vectors_and_ids
 
 __all__ = [
     "HNSW_DEFAULTS",
@@ -104,7 +97,9 @@ def _int_option(name: str, value: Any, low: int, high: int) -> int:
         or not isinstance(value, (int, np.integer))
         or not (low <= value <= high)
     ):
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
+        raise InvalidArgumentError(
+            f"{name} must be an integer from {low} to {high}, got {value!r}."
+        )
     return int(value)
 
 
@@ -114,7 +109,7 @@ def default_nlist(n: int) -> int:
 
 
 def check_options(options: dict[str, Any], method: str = "hnsw") -> dict[str, Any]:
-    """The options of ``method``, defaults filled in, or a ValueError naming the bad one.
+    """The options of ``method``, defaults filled in, or an error naming the bad one.
 
     Parameters
     ----------
@@ -130,7 +125,7 @@ def check_options(options: dict[str, Any], method: str = "hnsw") -> dict[str, An
     defaults = _DEFAULTS[method]
     unknown = sorted(set(options) - set(defaults))
     if unknown:
-        raise ValueError(
+        raise UnknownOptionError(
             f"Unknown option(s) for method={method!r}: {', '.join(unknown)}. The options are "
             f"{', '.join(defaults)}."
         )
@@ -226,36 +221,15 @@ class _FaissIndex(VectorIndex):
         Hits
             Best first by the score faiss computes; ties by the smaller id.
         """
-        k = _positive_k(k)
-        q = _query_matrix(queries, self.dim)
-        skip = None
-        if exclude is not None:
-            skip = np.asarray(exclude, dtype=np.int64).reshape(-1)
-            if len(skip) != len(q):
-                raise ValueError(f"Got {len(skip)} ids to exclude for {len(q)} queries.")
-        n, m = len(self._ids), len(q)
-        # One more than asked when a query may find itself and drop it.
-        want = min(k + (skip is not None), n)
-        if want == 0 or m == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return Hits(np.zeros(m, dtype=np.int64), empty, np.zeros(0, dtype=np.float32))
-        pos = np.empty((m, want), dtype=np.int64)
-        vals = np.empty((m, want), dtype=np.float32)
-        for lo in range(0, m, QUERY_BLOCK):
-            hi = min(lo + QUERY_BLOCK, m)
-            vals[lo:hi], pos[lo:hi] = self._search_block(q[lo:hi], want)
-        rows = np.repeat(np.arange(m, dtype=np.int64), want)
+        return ragged_search(self, queries, k, exclude, self._candidates)
+
+    def _candidates(self, q: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, id, score) of the best ``want`` faiss finds for each query."""
+        vals, pos = self._search_block(q, want)
+        rows = np.repeat(np.arange(len(q), dtype=np.int64), want)
         pos, vals = pos.reshape(-1), vals.reshape(-1)
         found = pos >= 0
-        rows, ids, vals = rows[found], self._ids[pos[found]], vals[found]
-        if skip is not None:
-            keep = ids != skip[rows]
-            rows, ids, vals = rows[keep], ids[keep], vals[keep]
-        order = np.lexsort((ids, -vals, rows))
-        rows, ids, vals = rows[order], ids[order], vals[order]
-        keep = _rank_in_row(rows, m) < k
-        rows, ids, vals = rows[keep], ids[keep], vals[keep]
-        return Hits(np.bincount(rows, minlength=m).astype(np.int64), ids, vals)
+        return rows[found], self._ids[pos[found]], vals[found]
 
 
 class HnswIndex(_FaissIndex):
@@ -290,9 +264,11 @@ class HnswIndex(_FaissIndex):
     ------
     ImportError
         If faiss-cpu is not installed.
-    ValueError
-        If the vectors are not a finite 2-D array, the ids are not distinct or
-        do not match the vectors, or an option is out of range.
+    VectorShapeError
+        If the vectors are not a finite 2-D array.
+    InvalidArgumentError
+        If the ids are not distinct or do not match the vectors, or an option
+        is out of range.
 
     Notes
     -----
@@ -330,7 +306,7 @@ class HnswIndex(_FaissIndex):
         options = check_options(
             {"m": m, "ef_construction": ef_construction, "ef_search": ef_search, "threads": threads}
         )
-        matrix, keys = _vectors_and_ids(vectors, ids, copy=False)
+        matrix, keys = vectors_and_ids(vectors, ids, copy=False)
         dim = int(matrix.shape[1])
         graph = faiss.IndexHNSWFlat(dim, options["m"], faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = options["ef_construction"]
@@ -400,11 +376,7 @@ class IvfIndex(_FaissIndex):
         queries at the same ``nprobe``, lower recall, a slower build.
     nprobe : int, default 8
         Cells scored per query (at most ``nlist``; ``nlist`` is exact). More:
-        better recall, slower queries. Can be changed after the build. On
-        1,000,000 clustered unit vectors of D = 256 (``nlist=4000``, a
-        single-threaded build of about 7 minutes), 8 cells gave recall@10
-        0.999 at 17 to 20 times the exact index's query rate, 32 cells 1.000
-        at 5 to 6 times (benchmarks/ann_topk.py).
+        better recall, slower queries. Can be changed after the build.
     threads : int, default 1
         Threads of the build (k-means and assigning the rows); 0 means
         faiss's default (every core).
@@ -416,9 +388,11 @@ class IvfIndex(_FaissIndex):
     ------
     ImportError
         If faiss-cpu is not installed.
-    ValueError
-        If the vectors are not a finite 2-D array, the ids are not distinct or
-        do not match the vectors, or an option is out of range.
+    VectorShapeError
+        If the vectors are not a finite 2-D array.
+    InvalidArgumentError
+        If the ids are not distinct or do not match the vectors, or an option
+        is out of range.
 
     Notes
     -----
@@ -458,7 +432,7 @@ class IvfIndex(_FaissIndex):
     ) -> None:
         faiss = import_faiss()
         options = check_options({"nlist": nlist, "nprobe": nprobe, "threads": threads}, "ivf")
-        matrix, keys = _vectors_and_ids(vectors, ids, copy=False)
+        matrix, keys = vectors_and_ids(vectors, ids, copy=False)
         n, dim = int(matrix.shape[0]), int(matrix.shape[1])
         requested = options["nlist"]
         cells = default_nlist(n) if requested is None else max(1, min(requested, n))
