@@ -76,7 +76,15 @@ class EncoderConfig:
         object.__setattr__(self, "fields", normalise_fields(self.fields))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+            if (
+                f.type in ("float", "int")
+                and isinstance(value, bool)
+                and f.name not in ("dim", "seed")
+            ):
+                raise InvalidArgumentError(
+                    f"{f.name} must be a number, got {value!r}; a bool is not a number option."
+                )
+            if f.type == "float" and isinstance(value, int):
                 object.__setattr__(self, f.name, float(value))
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 8:
             raise InvalidArgumentError(f"dim must be an integer >= 8, got {self.dim!r}.")

@@ -62,7 +62,8 @@ def scalar_leaf(value: Any) -> Any:
     if kind is str:
         return value
     if kind is float:
-        return value if value == value else LIT_NAN
+        # -0.0 is the number 0 (adding 0.0 makes it +0.0): one key, one vector.
+        return value + 0.0 if value == value else LIT_NAN
     if kind is int:
         return to_float(value)
     if value is None:
@@ -118,11 +119,10 @@ def sorted_members(obj: dict) -> list[tuple[str, Any]]:
     TypeError
         If a key is not a string.
     """
-    try:
-        return sorted(obj.items(), reverse=True)
-    except TypeError:
-        bad = next(k for k in obj if type(k) is not str)
-        raise WrongTypeError(f"Object keys must be strings, got {bad!r}.") from None
+    for key in obj:
+        if type(key) is not str:
+            raise WrongTypeError(f"Object keys must be strings, got {key!r}.")
+    return sorted(obj.items(), reverse=True)
 
 
 def object_scale(n: int) -> float:

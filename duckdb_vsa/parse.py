@@ -74,7 +74,8 @@ def parse_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise DocumentError(
-            f"Invalid JSON ({err.msg} at line {err.lineno}, column {err.colno}): {preview(text)}."
+            f"Invalid JSON ({_problem(err.msg)} at line {err.lineno}, column {err.colno}): "
+            f"{preview(text)}."
         ) from None
     except RecursionError:
         return _parse_iteratively(text)
@@ -95,7 +96,16 @@ _CONSTANTS = {
     "Infinity": math.inf,
     "-Infinity": -math.inf,
 }
-_MAX_INT_DIGITS = 300
+#: Longer integers are beyond float64 (which ends at 309 digits) and below Python's
+#: int/str conversion limit: they are read as infinities without converting them.
+_MAX_INT_DIGITS = 400
+#: What JSON counts as whitespace (str.strip would take any Unicode space).
+_JSON_SPACE = " \t\n\r"
+
+
+def _problem(message: str) -> str:
+    """json's description of a problem, without the "at" it ends some with."""
+    return message[: -len(" at")] if message.endswith(" at") else message
 
 
 def _number(integer: str, fraction: str | None, exponent: str | None) -> int | float:
@@ -136,7 +146,8 @@ def _parse_iteratively(text: str) -> Any:
                     value, pos = scanstring(text, pos)
                 except json.JSONDecodeError as err:
                     raise DocumentError(
-                        f"Invalid JSON ({err.msg} at character {err.pos}): {preview(text)}."
+                        f"Invalid JSON ({_problem(err.msg)} at character {err.pos}): "
+                        f"{preview(text)}."
                     ) from None
             elif integer is not None:
                 value = _number(integer, fraction, exponent)
@@ -152,7 +163,8 @@ def _parse_iteratively(text: str) -> Any:
                     stack[-1][1], pos = scanstring(text, pos)
                 except json.JSONDecodeError as err:
                     raise DocumentError(
-                        f"Invalid JSON ({err.msg} at character {err.pos}): {preview(text)}."
+                        f"Invalid JSON ({_problem(err.msg)} at character {err.pos}): "
+                        f"{preview(text)}."
                     ) from None
                 expect = "colon"
                 continue
@@ -175,7 +187,7 @@ def _parse_iteratively(text: str) -> Any:
         if closing:
             value = stack.pop()[0]
         if not stack:
-            if text[pos:].strip():
+            if text[pos:].strip(_JSON_SPACE):
                 raise fail("extra data")
             return value
         container, key = stack[-1]

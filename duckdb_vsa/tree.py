@@ -19,6 +19,7 @@ from duckdb_vsa.basis import Basis
 from duckdb_vsa.errors import DocumentError, WrongTypeError
 from duckdb_vsa.leafkeys import (
     LIT_ARRAY,
+    LIT_NULL,
     LIT_OBJECT,
     array_scale,
     hinted_leaf,
@@ -235,4 +236,8 @@ def encode_tree(
     s, c, k = tree_terms(basis, doc, root_path)
     cfg = basis.config
     total = s if strict else s + cfg.alpha * c + cfg.beta * k
-    return total / np.linalg.norm(total)
+    norm = np.linalg.norm(total)
+    if not norm > 1e-30:
+        # As the batch engine: a document vector is never zero.
+        return basis.leaf_matrix([LIT_NULL])[0].astype(np.float64)
+    return total / norm

@@ -7,10 +7,12 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import duckdb_vsa
@@ -70,10 +72,35 @@ def varied_documents(n: int, seed: int = 0) -> list[str]:
     return [json.dumps(d, ensure_ascii=bool(i % 2)) for i, d in enumerate(docs)]
 
 
+def nested(depth: int, kind: str) -> str:
+    """JSON text nested ``depth`` levels around ``"leaf"``: objects, arrays, or alternating."""
+    opens, closes = [], []
+    for level in range(depth):
+        use_object = kind == "object" or (kind == "mixed" and level % 2 == 0)
+        opens.append('{"k": ' if use_object else "[")
+        closes.append("}" if use_object else "]")
+    return "".join(opens) + '"leaf"' + "".join(reversed(closes))
+
+
+def nested_value(depth: int, kind: str) -> object:
+    """The Python value of :func:`nested` ``(depth, kind)``, built without recursion."""
+    doc: object = "leaf"
+    for level in reversed(range(depth)):
+        use_object = kind == "object" or (kind == "mixed" and level % 2 == 0)
+        doc = {"k": doc} if use_object else [doc]
+    return doc
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A relation's result as an Arrow table, on DuckDB versions before and after 1.4."""
+    if hasattr(relation, "to_arrow_table"):
+        return relation.to_arrow_table()
+    return relation.arrow()
+
+
 def fetch_vectors(con: duckdb.DuckDBPyConnection, sql: str, dim: int) -> np.ndarray:
     """The last column of ``sql`` (FLOAT[dim]) as an (n, dim) float32 array; NULL rows are NaN."""
-    relation = con.sql(sql)
-    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    table = arrow_table(con.sql(sql))
     column = table.column(table.num_columns - 1).combine_chunks()
     valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     out = np.full((len(column), dim), np.nan, dtype=np.float32)
@@ -82,23 +109,71 @@ def fetch_vectors(con: duckdb.DuckDBPyConnection, sql: str, dim: int) -> np.ndar
     return out
 
 
+def assert_unit(vector: np.ndarray, dim: int, atol: float = 1e-5) -> None:
+    """``vector`` is a finite float32 vector of length ``dim`` and unit norm."""
+    assert vector.shape == (dim,)
+    assert vector.dtype == np.float32
+    assert np.isfinite(vector).all()
+    assert abs(float(np.linalg.norm(vector.astype(np.float64))) - 1.0) < atol
+
+
+# Documents of every JSON type: nesting of objects in arrays and arrays in arrays,
+# empty containers, unicode, long arrays. A top-level Python str is JSON text, so
+# string documents are written quoted.
+CORPUS = [
+    {"name": "red running shoe", "price": 39.99, "tags": ["sport", "red"], "stock": 12},
+    {"a": {"b": {"c": {"d": [1, 2, {"e": None}]}}}},
+    [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}, {"id": 3, "v": ["z", []]}],
+    [[1, 2], [3, [4, [5, [6]]]], [], [[]], [{}]],
+    {},
+    [],
+    {"empty_obj": {}, "empty_arr": [], "null": None, "t": True, "f": False},
+    '"just a string"',
+    '""',
+    0,
+    -17,
+    3.25e-7,
+    1e300,
+    True,
+    None,
+    {"ключ": "значение", "東京": ["寿司", "ラーメン"], "emoji": "😀 𝄞 ok"},
+    {"tab\tkey": "line\nbreak", 'quote"key': "back\\slash"},
+    {"list": list(range(40)), "words": ["a", "b", "a", "c"]},
+    [[[[[["deep"]]]]]],
+    {"mixed": [1, "one", 1.0, True, None, {"one": 1}, [1]]},
+]
+
+
 def run_python(
-    *args: str | Path, cwd: Path | None = None, stdin: str | None = None, timeout: int = 600
+    *args: str | Path,
+    cwd: Path | str | None = None,
+    stdin: str | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` with this checkout first on PYTHONPATH, capturing text output.
 
-    The child imports this checkout's ``duckdb_vsa``, not an installed copy; the caller
-    checks the return code.
+    The child imports this checkout's ``duckdb_vsa``, not an installed copy. ``env``
+    adds variables to (or overrides them in) this process's environment; PYTHONPATH
+    keeps the checkout first even if ``env`` sets it. The caller checks the return code.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    child_env = {**os.environ, **(env or {})}
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), child_env.get("PYTHONPATH")])
+    )
     return subprocess.run(
         [sys.executable, *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env,
         cwd=cwd,
         input=stdin,
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(name="run_python")
+def run_python_fixture() -> Callable[..., subprocess.CompletedProcess]:
+    """:func:`run_python`: ``run_python(*args, cwd=None, stdin=None, timeout=600, env=None)``."""
+    return run_python

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import numpy as np
 import pytest
 from conftest import varied_documents
@@ -137,8 +138,6 @@ def test_invalid_hints_raise_clear_errors() -> None:
 
 
 def test_register_with_fields() -> None:
-    import duckdb
-
     con = duckdb.connect()
     enc = duckdb_vsa.register(con, dim=256, fields={"$.sku": "category"})
     row = con.execute(
