@@ -379,7 +379,7 @@ class LeafEncoder:
 #: Rows with at least this many features are summed by a dense product when dense enough.
 _DENSE_MIN_FEATURES = 32
 #: A dense product wins when its matrix has at most this many cells per nonzero
-#: (BLAS sgemm is about 15 times faster per cell than the sparse product per nonzero).
+#: (BLAS fills a dense cell much faster than the sparse product handles a nonzero).
 _DENSE_CELLS_PER_NONZERO = 12
 
 
