@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress
 from typing import Any
 
@@ -192,22 +192,35 @@ class Basis:
 
     # -- key bags ------------------------------------------------------------------
     def key_bags(self, signatures: Sequence[tuple[str, ...]]) -> np.ndarray:
-        """Unweighted key bags ``(1/sqrt(n)) sum atom(key, k)`` of sorted key tuples; float32."""
+        """Unweighted key bags ``(1/sqrt(n)) sum atom(key, k)`` of sorted key tuples; float32.
+
+        The atoms of every name the uncached signatures hold are drawn together.
+        """
         out = np.empty((len(signatures), self.dim), dtype=np.float32)
-        for i, signature in enumerate(signatures):
-            bag = self._key_bags.get(signature)
-            if bag is None:
-                bag = self.key_bag(Counter(signature))
-                self._key_bags.put(signature, bag)
-            out[i] = bag
+        found = self._key_bags.get_many(list(signatures))
+        missing = list(dict.fromkeys(s for s, bag in zip(signatures, found) if bag is None))
+        fresh: dict[tuple[str, ...], np.ndarray] = {}
+        if missing:
+            names = sorted(set().union(*missing))
+            rows = dict(zip(names, self.atoms.atoms("key", names)))
+            for signature in missing:
+                fresh[signature] = self.key_bag(
+                    Counter(signature), lambda block: np.stack([rows[k] for k in block])
+                )
+            self._key_bags.put_many(list(fresh.items()))
+        for i, (signature, bag) in enumerate(zip(signatures, found)):
+            out[i] = fresh[signature] if bag is None else bag
         return out
 
-    def key_bag(self, counts: Counter) -> np.ndarray:
+    def key_bag(
+        self, counts: Counter, atoms: Callable[[list[str]], np.ndarray] | None = None
+    ) -> np.ndarray:
         """The key bag of key names counted with multiplicity; float32, uncached.
 
         Atoms are added in sorted-name order, a block of names at a time (the
         running sum first in each block), so the bag depends on the counts only
-        and its memory on the block size, not on the number of names.
+        and its memory on the block size, not on the number of names. ``atoms``
+        gives the atoms of a block of names, if they are at hand.
         """
         names = sorted(counts)
         total = sum(counts.values())
@@ -215,7 +228,8 @@ class Basis:
         for lo in range(0, len(names), _KEY_BLOCK):
             block = names[lo : lo + _KEY_BLOCK]
             weights = np.fromiter((counts[k] for k in block), dtype=np.float32, count=len(block))
-            terms = weights[:, None] * self.atoms.atoms("key", block)
+            block_atoms = self.atoms.atoms("key", block) if atoms is None else atoms(block)
+            terms = weights[:, None] * block_atoms
             if bag is not None:
                 terms = np.concatenate([bag[None, :], terms])
             bag = np.add.reduce(terms, axis=0)

@@ -222,8 +222,10 @@ class RoleFamily(ABC):
             while c > 0 and c not in needed:
                 needed.add(c)
                 c = parent[c]
-        # Draw the key roles of every needed chain at once (cached ones are looked up).
-        self.roles([key_role(step[c]) for c in needed if isinstance(step[c], str)])
+        # Draw the key roles of every needed chain at once (cached ones are looked up),
+        # and hold them here: composing many new chains may evict them from the cache.
+        names = list(dict.fromkeys(step[c] for c in needed if isinstance(step[c], str)))
+        key_ops = dict(zip(names, self.roles([key_role(name) for name in names])))
         ops: dict[int, Any] = {}
         paths: dict[int, tuple[Any, ...] | None] = {0: ()}
         for c in sorted(needed):
@@ -235,7 +237,8 @@ class RoleFamily(ABC):
             paths[c] = path
             op = self._cache.get(("chain", path)) if path is not None else None
             if op is None:
-                step_op = self.step(step[c])
+                s = step[c]
+                step_op = key_ops[s] if isinstance(s, str) else self.power(POSITION_ROLE, s)
                 op = step_op if p == 0 else self.compose(ops[p], step_op)
                 if path is not None and p != 0:
                     self._cache.put(("chain", path), op)
@@ -288,7 +291,7 @@ class SignedPermutationRoles(RoleFamily):
         # (A B y)_j = sA_j (B y)[pA_j] = sA_j sB[pA_j] y[pB[pA_j]]
         p_outer, s_outer = outer
         p_inner, s_inner = inner
-        return p_inner[p_outer], s_outer * s_inner[p_outer]
+        return p_inner.take(p_outer, mode="wrap"), s_outer * s_inner.take(p_outer, mode="wrap")
 
     def transpose(self, op):
         perm, signs = op
