@@ -1,0 +1,93 @@
+"""The ``duckdb-vsa`` command line: encode files, search them, find near-duplicates.
+
+Commands (``duckdb-vsa COMMAND --help`` for each):
+
+- ``encode INPUT -o OUTPUT``: JSON Lines, a JSON array, or Parquet/CSV with a JSON
+  column, to Parquet with a vector column or to a table of a DuckDB database
+  file. Streams the input in chunks (``--chunk-size`` rows at a time, so memory
+  stays bounded whatever the input's size) and shows a progress bar on stderr.
+- ``search STORE --query DOC``: the ``k`` rows most similar to a query document.
+- ``dedup STORE``: pairs of rows whose vectors score at least ``--threshold``.
+- ``explain DOC_A DOC_B``: which fields make two documents similar.
+- ``info [STORE]``: an encoder's configuration, or the one recorded for a store.
+
+A *store* is what ``encode`` writes: a Parquet file, or a DuckDB database file
+(``--table``). ``encode`` records the encoder configuration with the vectors (in
+the Parquet schema metadata under ``duckdb_vsa``; in a DuckDB database as
+:func:`duckdb_vsa.encode_column` does), so ``search`` encodes the query with the
+same configuration and refuses options that would make incomparable vectors.
+
+JSON Lines are read by Python line by line, and each line's text is encoded
+exactly as written (blank lines are skipped; the output keeps the 1-based
+``line`` number). JSON arrays, Parquet and CSV are read by DuckDB
+(``read_json_objects``, ``read_parquet``, ``read_csv``); a JSON array's elements
+keep their text as written and their 0-based ``index``. Errors are one line on
+stderr, ``duckdb-vsa: error: ...``, with exit code 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import duckdb
+
+from duckdb_vsa.cli.commands import COMMANDS
+from duckdb_vsa.cli.common import PROG, CLIError, one_line
+from duckdb_vsa.cli.parser import build_parser
+from duckdb_vsa.errors import DocumentError
+
+__all__ = ["CLIError", "build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 success, 1 error, 2 usage).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except CLIError as err:
+        message = str(err)
+    except DocumentError as err:
+        message = f"{err}"
+    except duckdb.Error as err:
+        message = f"DuckDB: {err}"
+    except (ValueError, TypeError) as err:
+        message = str(err)
+    except MemoryError:
+        message = "Out of memory; lower --chunk-size, or use a machine with more memory."
+    except OSError as err:
+        if isinstance(err, BrokenPipeError):
+            _silence_stdout()
+            return 1
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        message = f"Cannot access{where}: {err.strerror or err}."
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    # Output went to a closed pipe (| head): don't let the final flush complain.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
