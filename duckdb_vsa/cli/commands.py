@@ -221,29 +221,62 @@ def cmd_search(args: argparse.Namespace) -> int:
         encoder = _store_encoder(store, args)
         query = encoder.encode(parse_doc(text, "query"))
         shown = _shown_columns(store, args.columns)
-        best: list[tuple[float, int, dict[str, Any]]] = []
-        offset = 0
-        for batch in store.batches([*shown, store.vector_column], args.chunk_size):
-            vectors, valid = _store_vectors(store, batch, encoder.dim)
-            scores = vectors @ query
-            candidates = np.flatnonzero(valid)
-            if len(candidates) > args.k:
-                part = np.argpartition(-scores[candidates], args.k - 1)[: args.k]
-                floor = scores[candidates[part]].min()
-                candidates = candidates[scores[candidates] >= floor]
-            if len(candidates) and (len(best) < args.k or scores[candidates].max() >= best[-1][0]):
-                rows = batch.select(shown).take(pa.array(candidates)).to_pylist()
-                best.extend(
-                    (float(scores[i]), offset + int(i), row) for i, row in zip(candidates, rows)
-                )
-                best.sort(key=lambda t: (-t[0], t[1]))
-                del best[args.k :]
-            offset += len(batch)
+        best = _top_k(store, query, args.k, shown, args.chunk_size)
     finally:
         store.close()
-    rows = [{"rank": r, "score": s, **row} for r, (s, _, row) in enumerate(best, start=1)]
+    rows = [{"rank": r, "score": s, **row} for r, (s, row) in enumerate(best, start=1)]
     print_rows(rows, ["rank", "score", *shown], args.format, args.max_width)
     return 0
+
+
+def _top_k(
+    store: Store, query: np.ndarray, k: int, shown: list[str], chunk_size: int
+) -> list[tuple[float, dict[str, Any]]]:
+    """The ``k`` rows of ``store`` most similar to ``query``: ``(score, shown columns)``.
+
+    Each chunk of the store is searched by an exact index of its own, and its
+    winners are merged with those of the chunks before, so memory is bounded
+    by the chunk size whatever the number of rows.
+    """
+    ids = np.zeros(0, dtype=np.int64)
+    scores = np.zeros(0, dtype=np.float32)
+    rows: dict[int, dict[str, Any]] = {}
+    offset = 0
+    for batch in store.batches([*shown, store.vector_column], chunk_size):
+        vectors, valid = _store_vectors(store, batch, len(query))
+        positions = np.flatnonzero(valid)
+        if len(positions):
+            index = _exact_index(store, vectors[valid], offset + positions)
+            found, found_scores = index.search(query, k)
+            ids, scores = _merge_hits(ids, scores, found[0], found_scores[0], k)
+            new = ids[ids >= offset]
+            taken = batch.select(shown).take(pa.array(new - offset)).to_pylist()
+            rows = {i: rows[i] for i in ids.tolist() if i < offset}
+            rows.update(zip(new.tolist(), taken))
+        offset += len(batch)
+    return [(float(s), rows[i]) for i, s in zip(ids.tolist(), scores.tolist())]
+
+
+def _merge_hits(
+    ids: np.ndarray, scores: np.ndarray, more_ids: np.ndarray, more_scores: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of two sets of hits, in the order of ``VectorIndex.search``.
+
+    Best first, equal scores by the smaller id (the earlier row).
+    """
+    ids = np.concatenate((ids, more_ids))
+    scores = np.concatenate((scores, more_scores))
+    order = np.lexsort((ids, -scores))[:k]
+    return ids[order], scores[order]
+
+
+def _exact_index(store: Store, vectors: np.ndarray, ids: np.ndarray) -> ExactIndex:
+    """An exact index over ``vectors`` (taken over, not copied) of ``store``."""
+    try:
+        return ExactIndex(vectors, ids, copy=False)
+    except ValueError as err:
+        # ExactIndex refuses vectors that are not finite with a plain ValueError.
+        raise CLIError(f"Column {store.vector_column!r} of {store.label}: {err}") from None
 
 
 # -- dedup -----------------------------------------------------------------------------
@@ -269,7 +302,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             ids[n : n + m] = offset + np.flatnonzero(valid)
             n += m
             offset += len(batch)
-        index = ExactIndex(matrix[:n], ids[:n], copy=False)
+        index = _exact_index(store, matrix[:n], ids[:n])
         pairs: dict[tuple[int, int], float] = {}
         for lo in range(0, n, 2048):
             block = slice(lo, min(lo + 2048, n))
