@@ -5,6 +5,8 @@ Every test runs ``python -m duckdb_vsa`` as a subprocess on real files.
 
 from __future__ import annotations
 
+import gzip
+
 from conftest import ROOT, cli, one_line_error
 
 COMMANDS = ("encode", "search", "dedup", "explain", "info")
@@ -60,3 +62,18 @@ def test_other_errors_are_one_line(cli_files, cli_encoded, tmp_path) -> None:
     one_line_error(cli("encode", bad_array, "-o", out, check=False), "bad.json")
     one_line_error(cli("explain", "{}", "{", check=False), "second document")
     one_line_error(cli("info", "--config", '{"alpha": -1}', check=False), "alpha")
+
+
+def test_unreadable_text_is_a_one_line_error(cli_files, cli_encoded, tmp_path) -> None:
+    """Text that is not UTF-8, and a damaged gzip file, are the user's problem, not a bug."""
+    query = tmp_path / "q.json"
+    query.write_bytes(b'{"name": "caf\xe9"}')
+    line = one_line_error(cli("search", cli_encoded, "--query-file", query, check=False), "UTF-8")
+    assert str(query) in line
+    one_line_error(cli("search", cli_encoded, "--query", f"@{query}", check=False), "UTF-8")
+    damaged = tmp_path / "docs.jsonl.gz"
+    damaged.write_bytes(gzip.compress(cli_files["jsonl"].read_bytes())[:-40])
+    out = tmp_path / "out.parquet"
+    for args in ([], ["--progress"]):
+        one_line_error(cli("encode", damaged, "-o", out, *args, check=False), str(damaged))
+    assert not out.exists()

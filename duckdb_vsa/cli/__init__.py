@@ -36,7 +36,7 @@ import duckdb
 from duckdb_vsa.cli.commands import COMMANDS
 from duckdb_vsa.cli.common import PROG, CLIError, one_line
 from duckdb_vsa.cli.parser import build_parser
-from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.errors import VsaError
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         The exit code.
+
+    Notes
+    -----
+    Only the package's own errors (:class:`~duckdb_vsa.errors.VsaError`, which
+    :class:`CLIError` is), DuckDB's, operating-system errors and running out of
+    memory become one line on stderr; any other exception is a bug and
+    propagates with its traceback.
     """
     parser = build_parser()
     try:
@@ -61,14 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     try:
         return int(COMMANDS[args.command](args) or 0)
-    except CLIError as err:
+    except VsaError as err:
         message = str(err)
-    except DocumentError as err:
-        message = f"{err}"
     except duckdb.Error as err:
         message = f"DuckDB: {err}"
-    except (ValueError, TypeError) as err:
-        message = str(err)
     except MemoryError:
         message = "Out of memory; lower --chunk-size, or use a machine with more memory."
     except OSError as err:

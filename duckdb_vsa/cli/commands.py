@@ -12,7 +12,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from duckdb_vsa.cli.common import (
     make_encoder,
     parse_doc,
     read_arg,
+    read_text_file,
     requested_options,
 )
 from duckdb_vsa.cli.inputs import Chunk, check_readable, detect_format, open_source
@@ -39,7 +39,6 @@ from duckdb_vsa.cli.stores import (
 )
 from duckdb_vsa.encoder import Encoder
 from duckdb_vsa.errors import DocumentError, VectorShapeError
-from duckdb_vsa.flatten import parse_json
 from duckdb_vsa.index import ExactIndex
 
 # -- encode ----------------------------------------------------------------------------
@@ -51,19 +50,15 @@ def _encode_chunk(encoder: Encoder, chunk: Chunk, on_error: str) -> tuple[pa.Tab
         vectors = encoder.encode_arrow(
             chunk.docs, on_error="raise" if on_error == "raise" else "null"
         )
-    except DocumentError:
-        for i, text in enumerate(chunk.docs.to_pylist()):
-            if text is None:
-                continue
-            try:
-                parse_json(text)
-            except DocumentError as err:
-                hint = chunk.hint(text) if chunk.hint else ""
-                raise CLIError(
-                    f"{chunk.where(i)}: {err}{hint} Fix the document, or pass --on-error null "
-                    "(keep the row with a NULL vector) or --on-error skip (drop the row)."
-                ) from None
-        raise
+    except DocumentError as err:
+        if err.row is None:
+            raise
+        text = chunk.docs[err.row].as_py()
+        hint = chunk.hint(text) if chunk.hint else ""
+        raise CLIError(
+            f"{chunk.where(err.row)}: {err}{hint} Fix the document, or pass --on-error null "
+            "(keep the row with a NULL vector) or --on-error skip (drop the row)."
+        ) from None
     failed = np.asarray(vectors.is_null().to_numpy(zero_copy_only=False), dtype=bool) & ~np.asarray(
         chunk.docs.is_null().to_numpy(zero_copy_only=False), dtype=bool
     )
@@ -201,14 +196,7 @@ def _query_text(args: argparse.Namespace) -> str:
         raise CLIError("Give the query document with --query JSON or --query-file FILE.")
     if args.query is not None:
         return read_arg(args.query, "the query")
-    if args.query_file == "-":
-        return sys.stdin.read()
-    try:
-        return Path(args.query_file).read_text(encoding="utf-8")
-    except OSError as err:
-        raise CLIError(
-            f"Cannot read the query from {args.query_file}: {err.strerror or err}."
-        ) from None
+    return read_text_file(args.query_file, "the query")
 
 
 def cmd_search(args: argparse.Namespace) -> int:

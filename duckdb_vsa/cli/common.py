@@ -10,7 +10,7 @@ from typing import Any
 
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, Encoder
-from duckdb_vsa.errors import DocumentError
+from duckdb_vsa.errors import DocumentError, VsaError
 from duckdb_vsa.flatten import parse_json
 
 PROG = "duckdb-vsa"
@@ -18,7 +18,7 @@ PROG = "duckdb-vsa"
 DEFAULT_CHUNK = 4096
 
 
-class CLIError(Exception):
+class CLIError(VsaError):
     """An expected failure: printed as one line, exit code 1."""
 
 
@@ -31,13 +31,22 @@ def read_arg(value: str, what: str) -> str:
     """``value`` itself, or the text of a file for ``@path`` (``@-`` is stdin)."""
     if not value.startswith("@"):
         return value
-    path = value[1:]
-    if path == "-":
-        return sys.stdin.read()
+    return read_text_file(value[1:], what)
+
+
+def read_text_file(path: str, what: str) -> str:
+    """The text of a UTF-8 file (``-`` is stdin); ``what`` names it in the errors."""
     try:
+        if path == "-":
+            return sys.stdin.read()
         return Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise CLIError(f"Cannot read {what} from {path}: {err.strerror or err}.") from None
+    except UnicodeDecodeError as err:
+        where = "stdin" if path == "-" else path
+        raise CLIError(
+            f"Cannot read {what} from {where}: not UTF-8 text ({err.reason} at byte {err.start})."
+        ) from None
 
 
 def parse_doc(text: str, what: str) -> Any:

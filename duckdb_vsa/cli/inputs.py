@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,13 @@ class JsonLinesSource:
         self.source_column = doc_column
 
     def count(self) -> int | None:
-        """An estimate of the documents (lines, blank ones included); None for stdin."""
-        return None if self.path == "-" else _count_lines(self.path)
+        """An estimate of the documents (lines, blank ones included); None if unknown."""
+        if self.path == "-":
+            return None
+        try:
+            return _count_lines(self.path)
+        except (OSError, EOFError, zlib.error):
+            return None  # reading the documents reports the problem
 
     def _open(self) -> Any:
         if self.path == "-":
@@ -188,6 +194,8 @@ class JsonLinesSource:
                     lines, texts = [], []
             if texts:
                 yield self._chunk(lines, texts)
+        except (EOFError, zlib.error) as err:
+            raise CLIError(f"Cannot read {self.name}: {err} (a damaged gzip file?)") from None
         finally:
             if f is not sys.stdin.buffer:
                 f.close()

@@ -211,11 +211,25 @@ class Store:
         self.label = self.path
         self.schema = self.file.schema_arrow
         self.rows = self.file.metadata.num_rows
-        recorded = (self.schema.metadata or {}).get(PARQUET_METADATA_KEY)
-        meta = json.loads(recorded) if recorded else {}
+        meta = self._parquet_metadata()
         self.config = meta.get("config")
         self.encoded_with = meta.get("configuration")
         self.vector_column = self._vector_column(vector_column, meta.get("vector_column"))
+
+    def _parquet_metadata(self) -> dict[str, Any]:
+        recorded = (self.schema.metadata or {}).get(PARQUET_METADATA_KEY)
+        if not recorded:
+            return {}
+        try:
+            meta = json.loads(recorded)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+            raise CLIError(
+                f"The {PARQUET_METADATA_KEY.decode()} metadata of {self.path} is not what encode "
+                "records; re-encode the data, or remove that metadata."
+            )
+        return meta
 
     def _open_duckdb(self, table: str | None, vector_column: str | None) -> None:
         try:
@@ -289,7 +303,10 @@ class Store:
     def batches(self, columns: list[str], chunk_size: int) -> Iterator[pa.RecordBatch]:
         """The store's ``columns``, in row order, ``chunk_size`` rows at a time."""
         if self.kind == "parquet":
-            yield from self.file.iter_batches(batch_size=chunk_size, columns=columns)
+            try:
+                yield from self.file.iter_batches(batch_size=chunk_size, columns=columns)
+            except pa.ArrowException as err:
+                raise CLIError(f"Cannot read {self.path}: {one_line(err)}") from None
         else:
             select = ", ".join(quote_ident(c) for c in columns)
             yield from self.con.sql(f"SELECT {select} FROM {self.relation}").to_arrow_reader(
