@@ -77,3 +77,10 @@ def test_unreadable_text_is_a_one_line_error(cli_files, cli_encoded, tmp_path) -
     for args in ([], ["--progress"]):
         one_line_error(cli("encode", damaged, "-o", out, *args, check=False), str(damaged))
     assert not out.exists()
+
+
+def test_a_wrong_option_shows_the_sub_command_usage() -> None:
+    result = cli("search", "store.parquet", "--top-k", "3", check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: duckdb-vsa search"), result.stderr
+    assert "duckdb-vsa search: error: unrecognized arguments: --top-k 3" in result.stderr

@@ -20,7 +20,14 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the whole command line; ``command`` names the sub-command chosen."""
+    """The parser of the whole command line.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Its namespace holds ``command`` (the sub-command's name) and
+        ``command_parser`` (the sub-command's parser) beside the options.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         formatter_class=_Formatter,
@@ -45,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, formatter_class=_Formatter, help=summary, description=description)
+    parser = sub.add_parser(name, formatter_class=_Formatter, help=summary, description=description)
+    # main() reports arguments the sub-command does not take with its own usage.
+    parser.set_defaults(command_parser=parser)
+    return parser
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser, note: str = "") -> None:
