@@ -199,3 +199,22 @@ def cli_encoded(cli_files, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("encoded") / "docs.parquet"
     cli("encode", cli_files["jsonl"], "-o", out, "--dim", CLI_DIM, "-q")
     return out
+
+
+def cli_popen(*args: str | Path, **options) -> subprocess.Popen:
+    """Start ``python -m duckdb_vsa ARGS`` with this checkout first on PYTHONPATH.
+
+    stdin, stdout and stderr are pipes of text unless ``options`` say otherwise;
+    the caller waits for the process.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    options = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "text": True,
+        "env": env,
+        **options,
+    }
+    return subprocess.Popen([sys.executable, "-m", "duckdb_vsa", *map(str, args)], **options)

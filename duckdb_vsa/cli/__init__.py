@@ -27,9 +27,15 @@ stderr, ``duckdb-vsa: error: ...``, with exit code 1 (2 for usage errors).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import io
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 import duckdb
 
@@ -69,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             args.command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+    with _terminated_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(COMMANDS[args.command](args) or 0)
     except VsaError as err:
@@ -83,11 +94,37 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         where = f" {err.filename}" if getattr(err, "filename", None) else ""
         message = f"Cannot access{where}: {err.strerror or err}."
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it cleans up as after Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM ends the process at once; the next run removes what is left.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _silence_stdout() -> None:

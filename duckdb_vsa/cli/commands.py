@@ -36,6 +36,7 @@ from duckdb_vsa.cli.stores import (
     ParquetSink,
     Store,
     encoding_metadata,
+    table_parts,
 )
 from duckdb_vsa.encoder import Encoder
 from duckdb_vsa.errors import DocumentError, VectorShapeError
@@ -79,6 +80,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
     check_readable(args.input)
     if args.chunk_size < 1:
         raise CLIError(f"--chunk-size must be a positive number of rows, got {args.chunk_size}.")
+    to_duckdb = args.output.lower().endswith(DUCKDB_SUFFIXES)
+    if args.table is not None and not to_duckdb:
+        raise CLIError(
+            "--table applies to a DuckDB database output: name the output file with the "
+            f"suffix {', '.join(DUCKDB_SUFFIXES)}."
+        )
+    if args.table is not None:
+        table_parts(args.table)  # a name that cannot be read fails before any work
     fmt = detect_format(args.input, args.format)
     source = open_source(args.input, fmt, args.json_column, args.chunk_size)
     vcol = args.vector_column
@@ -88,12 +97,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         )
     vector_type = pa.list_(pa.float32(), config.dim)
     schema = source.schema.append(pa.field(vcol, vector_type))
-    to_duckdb = args.output.lower().endswith(DUCKDB_SUFFIXES)
-    if args.table is not None and not to_duckdb:
-        raise CLIError(
-            "--table applies to a DuckDB database output: name the output file with the "
-            f"suffix {', '.join(DUCKDB_SUFFIXES)}."
-        )
+    show = progress_enabled(args)
+    total = source.count() if show else None
     if to_duckdb:
         sink: Any = DuckDBSink(
             args.output,
@@ -107,8 +112,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         metadata = encoding_metadata(config, vcol, source.source_column)
         sink = ParquetSink(args.output, schema, metadata, args.overwrite)
-    show = progress_enabled(args)
-    total = source.count() if show else None
     progress = Progress("encode", total, show)
     done = failed = 0
     ok = False

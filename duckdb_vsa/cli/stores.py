@@ -7,6 +7,7 @@ vector column is recorded as :func:`duckdb_vsa.encode_column` records it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,9 +20,17 @@ import pyarrow.parquet as pq
 
 from duckdb_vsa.cli.common import CLIError, one_line
 from duckdb_vsa.cli.inputs import read_head
+from duckdb_vsa.cli.output import note
+from duckdb_vsa.cli.staging import (
+    is_staging_table,
+    new_staging_table,
+    remove_dead_files,
+    remove_dead_tables,
+    temporary_path,
+)
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.guard import METADATA_TABLE, column_info, record_column
-from duckdb_vsa.sqltext import quote_ident
+from duckdb_vsa.sqltext import display_name, qualified, quote_ident, split_identifier
 
 #: Key of the Parquet schema metadata that records the encoder configuration.
 PARQUET_METADATA_KEY = b"duckdb_vsa"
@@ -43,8 +52,29 @@ def encoding_metadata(
     }
 
 
+def write_error(where: str, err: BaseException, committed: bool = False) -> CLIError:
+    """The error of an output that could not be written (a full disk, a read-only file...).
+
+    ``committed`` says the rows were committed to a DuckDB database before the
+    failure (its checkpoint failed), so they were not lost.
+    """
+    reason = (getattr(err, "strerror", None) or one_line(err)).rstrip(".")
+    if committed:
+        then = (
+            "The new table was committed, but DuckDB could not fold it into the database "
+            "file; free some space before opening the database again."
+        )
+    else:
+        then = "Nothing was replaced; free some space, or write the output elsewhere."
+    return CLIError(f"Cannot write {where}: {reason}. {then}")
+
+
 class ParquetSink:
-    """Writes to a temporary file next to the output, renamed on success."""
+    """Writes to a temporary file next to the output, renamed on success.
+
+    The temporary files of earlier runs that were killed are removed first
+    (see :mod:`duckdb_vsa.cli.staging`).
+    """
 
     def __init__(self, path: str, schema: pa.Schema, metadata: dict[str, Any], overwrite: bool):
         self.path = Path(path)
@@ -52,28 +82,80 @@ class ParquetSink:
             raise CLIError(f"{path} exists; pass --overwrite to replace it.")
         if not self.path.parent.is_dir():
             raise CLIError(f"No such directory: {self.path.parent}.")
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        for message in remove_dead_files(self.path):
+            note(message)
+        self.tmp = temporary_path(self.path)
+        self.where = str(path)
         meta = dict(schema.metadata or {})
         meta[PARQUET_METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode()
         self.schema = schema.with_metadata(meta)
-        self.writer = pq.ParquetWriter(self.tmp, self.schema)
-        self.where = str(path)
+        try:
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        except OSError as err:
+            self.tmp.unlink(missing_ok=True)
+            raise write_error(self.where, err) from None
 
     def write(self, table: pa.Table) -> None:
         """Append rows."""
-        self.writer.write_table(table.cast(self.schema))
+        try:
+            self.writer.write_table(table.cast(self.schema))
+        except OSError as err:
+            raise write_error(self.where, err) from None
 
     def close(self, ok: bool, rows: int) -> None:
         """Put the file in place (``ok``), or remove what was written."""
-        self.writer.close()
-        if ok:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            self.writer.close()
+            if ok:
+                os.replace(self.tmp, self.path)
+        except OSError as err:
+            if ok:
+                raise write_error(self.where, err) from None
+        finally:
             self.tmp.unlink(missing_ok=True)
 
 
+def table_parts(name: str) -> tuple[str, ...]:
+    """The parts of a ``--table`` name: ``table``, ``schema.table`` or ``catalog.schema.table``.
+
+    Parts are read as DuckDB reads them (see :func:`duckdb_vsa.sqltext.split_identifier`):
+    ``'"My Table"'`` is one part holding a space.
+    """
+    parts = split_identifier(name, "--table name")
+    if len(parts) > 3:
+        raise CLIError(
+            f"--table {name} has {len(parts)} parts; give table, schema.table or "
+            'catalog.schema.table (quote a part that holds dots: "a.b").'
+        )
+    return parts
+
+
+def shown_name(schema: str, table: str) -> str:
+    """A table of the database in messages: ``table``, or ``schema.table`` outside ``main``."""
+    return display_name((table,) if schema == "main" else (schema, table))
+
+
+def recorded_name(schema: str, table: str) -> str:
+    """The name a table's vector column is recorded under: ``table``, or ``schema.table``.
+
+    Parts are quoted only when they hold a dot or a double quote, so that
+    ``My Table`` is recorded as written.
+    """
+    parts = (table,) if schema == "main" else (schema, table)
+    if any("." in p or '"' in p for p in parts):
+        return display_name(parts)
+    return ".".join(parts)
+
+
 class DuckDBSink:
-    """Creates a table in a DuckDB database file; records the configuration at the end."""
+    """Creates a table in a DuckDB database file; records the configuration at the end.
+
+    Rows go to a staging table of a name no user table has, which replaces the
+    table only once all are in, so a failure leaves the database as it was.
+    The name of the table is checked (its schema must exist; an existing table
+    needs ``overwrite``) before anything is written, and the staging tables of
+    earlier runs that were killed are dropped.
+    """
 
     def __init__(
         self,
@@ -85,59 +167,130 @@ class DuckDBSink:
         vector_column: str,
         overwrite: bool,
     ):
-        self.table, self.config = table, config
+        parts = table_parts(table)
+        self.config = config
         self.source_column, self.vector_column = source_column, vector_column
-        self.where = f"table {table} of {path}"
         try:
             self.con = duckdb.connect(path)
         except duckdb.Error as err:
             raise CLIError(f"Cannot open the database {path}: {one_line(err)}") from None
-        exists = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?) "
-            "AND schema_name = 'main'",
-            [table],
-        ).fetchall()[0][0]
-        if exists and not overwrite:
+        try:
+            catalog, db_schema, name = self._resolve(path, parts, overwrite)
+            self.where = f"table {shown_name(db_schema, name)} of {path}"
+            for schema_name, staging, pid, dropped in remove_dead_tables(self.con):
+                left = shown_name(schema_name, staging)
+                note(
+                    f"dropped the staging table {left} from {path}, left by an earlier run "
+                    f"(process {pid}) that did not finish"
+                    if dropped
+                    else f"{path} holds the staging table {left} of process {pid}, which still "
+                    "exists; drop the table if no encode is running"
+                )
+            self.recorded = recorded_name(db_schema, name)
+            self.final = quote_ident(name)
+            self.final_in_schema = qualified((catalog, db_schema, name))
+            self.target = qualified((catalog, db_schema, new_staging_table()))
+            # Each chunk is committed on its own (one transaction for all would hold more
+            # memory), within DuckDB's memory limit.
+            self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'").fetchall()
+            self.con.execute("SET enable_progress_bar = false").fetchall()
+            self.con.register("__vsa_batch", schema.empty_table())
+            self.con.execute(f"CREATE TABLE {self.target} AS SELECT * FROM __vsa_batch").fetchall()
+            self.con.unregister("__vsa_batch")
+        except BaseException:
             self.con.close()
-            raise CLIError(f"{path} already has a table {table}; pass --overwrite to replace it.")
-        # Rows go to a staging table, which replaces the table only once all are in, so
-        # a failure leaves the database as it was. Each chunk is committed on its own (one
-        # transaction for all would hold more memory), within DuckDB's memory limit.
-        self.final = quote_ident(table)
-        self.target = quote_ident(f"__vsa_staging_{table}")
-        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'").fetchall()
-        self.con.execute("SET enable_progress_bar = false").fetchall()
-        self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
-        empty = schema.empty_table()
-        self.con.register("__vsa_batch", empty)
-        self.con.execute(f"CREATE TABLE {self.target} AS SELECT * FROM __vsa_batch").fetchall()
-        self.con.unregister("__vsa_batch")
+            raise
         self.schema = schema
+
+    def _resolve(self, path: str, parts: tuple[str, ...], overwrite: bool) -> tuple[str, str, str]:
+        """(catalog, schema, table) of the table to write; refuse what cannot be written."""
+        catalog, current = self.con.execute(
+            "SELECT current_database(), current_schema()"
+        ).fetchall()[0]
+        if len(parts) == 3 and parts[0].lower() != catalog.lower():
+            raise CLIError(
+                f"--table {display_name(parts)} names the catalog {parts[0]!r}, but the "
+                f"database {path} is {catalog!r}; leave the catalog out."
+            )
+        wanted = parts[-2] if len(parts) > 1 else current
+        found = self.con.execute(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? "
+            "AND lower(schema_name) = lower(?)",
+            [catalog, wanted],
+        ).fetchall()
+        if not found:
+            raise CLIError(
+                f"{path} has no schema {display_name([wanted])}: create it first "
+                f"(CREATE SCHEMA {quote_ident(wanted)}), or choose another --table."
+            )
+        db_schema = found[0][0]
+        name = parts[-1]
+        if is_staging_table(name):
+            raise CLIError(
+                f"{display_name([name])} is the name of a staging table; choose another --table."
+            )
+        existing = self.con.execute(
+            "SELECT 'table' FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+            "AND lower(table_name) = lower(?) UNION ALL "
+            "SELECT 'view' FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
+            "AND lower(view_name) = lower(?)",
+            [catalog, db_schema, name] * 2,
+        ).fetchall()
+        shown = shown_name(db_schema, name)
+        if existing and existing[0][0] == "view":
+            raise CLIError(f"{path} has a view named {shown}; choose another --table.")
+        if existing and not overwrite:
+            raise CLIError(f"{path} already has a table {shown}; pass --overwrite to replace it.")
+        return catalog, db_schema, name
 
     def write(self, table: pa.Table) -> None:
         """Append rows to the staging table."""
         self.con.register("__vsa_batch", table)
         try:
             self.con.execute(f"INSERT INTO {self.target} SELECT * FROM __vsa_batch").fetchall()
+        except duckdb.Error as err:
+            raise write_error(self.where, err) from None
         finally:
             self.con.unregister("__vsa_batch")
 
     def close(self, ok: bool, rows: int) -> None:
         """Put the table in place and record its configuration (``ok``), or drop the rows."""
+        committed = False
         try:
             if ok:
-                self.con.execute("BEGIN TRANSACTION").fetchall()
-                self.con.execute(f"DROP TABLE IF EXISTS {self.final}").fetchall()
-                self.con.execute(f"ALTER TABLE {self.target} RENAME TO {self.final}").fetchall()
-                record_column(
-                    self.con, self.table, self.source_column, self.vector_column, self.config, rows
-                )
-                self.con.execute("COMMIT").fetchall()
-                self.con.execute("CHECKPOINT").fetchall()
-            else:
-                self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
+                self._commit(rows)
+                committed = True
+                try:
+                    self.con.execute("CHECKPOINT").fetchall()
+                except duckdb.Error as err:
+                    raise write_error(self.where, err, committed=True) from None
         finally:
-            self.con.close()
+            try:
+                if not committed:
+                    self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
+            except duckdb.Error as err:
+                note(
+                    f"could not drop the staging table of {self.where} ({one_line(err)}); the "
+                    "next encode into this database drops it"
+                )
+            finally:
+                self.con.close()
+
+    def _commit(self, rows: int) -> None:
+        """Replace the table by the staging table and record the configuration, at once."""
+        con = self.con
+        try:
+            con.execute("BEGIN TRANSACTION").fetchall()
+            con.execute(f"DROP TABLE IF EXISTS {self.final_in_schema}").fetchall()
+            con.execute(f"ALTER TABLE {self.target} RENAME TO {self.final}").fetchall()
+            record_column(
+                con, self.recorded, self.source_column, self.vector_column, self.config, rows
+            )
+            con.execute("COMMIT").fetchall()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK").fetchall()
+            raise
 
 
 # -- reading a store -------------------------------------------------------------------
@@ -238,28 +391,10 @@ class Store:
             raise CLIError(f"Cannot open the database {self.path}: {one_line(err)}") from None
         self.con.execute("SET enable_progress_bar = false").fetchall()
         self.kind = "duckdb"
-        tables = [
-            r[0]
-            for r in self.con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-                "AND table_name <> ? ORDER BY table_name",
-                [METADATA_TABLE],
-            ).fetchall()
-        ]
-        if table is None:
-            if len(tables) != 1:
-                raise CLIError(
-                    f"{self.path} has {len(tables)} tables ({', '.join(tables) or 'none'}); "
-                    "choose one with --table."
-                )
-            table = tables[0]
-        elif table.lower() not in {t.lower() for t in tables}:
-            raise CLIError(
-                f"{self.path} has no table {table!r} (tables: {', '.join(tables) or 'none'})."
-            )
-        self.table = table
-        self.label = f"table {table} of {self.path}"
-        self.relation = quote_ident(table)
+        catalog, db_schema, name = self._find_table(table)
+        self.table = recorded_name(db_schema, name)
+        self.label = f"table {shown_name(db_schema, name)} of {self.path}"
+        self.relation = qualified((catalog, db_schema, name))
         reader = self.con.sql(f"SELECT * FROM {self.relation}").to_arrow_reader(1)
         self.schema = reader.schema
         reader.close()
@@ -271,14 +406,38 @@ class Store:
         if has_meta and vector_column is None:
             found = self.con.execute(
                 f"SELECT column_name FROM {METADATA_TABLE} WHERE lower(table_name) = lower(?)",
-                [table],
+                [self.table],
             ).fetchall()
             if len(found) == 1:
                 recorded_column = found[0][0]
         self.vector_column = self._vector_column(vector_column, recorded_column)
-        info = column_info(self.con, table, self.vector_column)
+        info = column_info(self.con, self.table, self.vector_column)
         self.config = info["config"] if info else None
         self.encoded_with = info["configuration"] if info else None
+
+    def _find_table(self, table: str | None) -> tuple[str, str, str]:
+        """(catalog, schema, table) of ``--table``, or of the database's only table."""
+        rows = self.con.execute(
+            "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() ORDER BY schema_name <> 'main', "
+            "schema_name, table_name"
+        ).fetchall()
+        tables = [r for r in rows if r[2] != METADATA_TABLE and not is_staging_table(r[2])]
+        names = ", ".join(shown_name(s, t) for _, s, t in tables) or "none"
+        if table is None:
+            if len(tables) != 1:
+                raise CLIError(
+                    f"{self.path} has {len(tables)} tables ({names}); choose one with --table."
+                )
+            return tables[0]
+        parts = table_parts(table)
+        wanted = [p.lower() for p in parts]
+        for row in tables:
+            if [p.lower() for p in row[-len(parts) :]] == wanted and (
+                len(parts) > 1 or row[1] == "main"
+            ):
+                return row
+        raise CLIError(f"{self.path} has no table {table} (tables: {names}).")
 
     def _vector_column(self, given: str | None, recorded: str | None) -> str:
         names = self.schema.names
