@@ -134,3 +134,21 @@ def test_invalid_json_line(tmp_path) -> None:
     result = cli("encode", src, "-o", out, "--on-error", "skip", "--overwrite", "--dim", CLI_DIM)
     assert "1 invalid documents skipped" in result.stderr
     assert pq.read_table(out).column("line").to_pylist() == [1, 3]
+
+
+def test_a_line_that_is_not_utf8_follows_on_error(tmp_path) -> None:
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(b'{"a": 1}\n{"name": "caf\xe9"}\n{"a": 3}\n')
+    out = tmp_path / "out.parquet"
+    one_line_error(cli("encode", src, "-o", out, check=False), "line 2", "UTF-8", "--on-error")
+    assert not out.exists()
+    cli("encode", src, "-o", out, "--on-error", "null", "-q", "--dim", CLI_DIM)
+    table = pq.read_table(out)
+    assert table.column("line").to_pylist() == [1, 2, 3]
+    assert table.column("doc").to_pylist() == ['{"a": 1}', None, '{"a": 3}']
+    assert table.column("vec").is_null().to_pylist() == [False, True, False]
+    want = duckdb_vsa.Encoder(dim=CLI_DIM).encode_batch(['{"a": 1}', '{"a": 3}'])
+    assert np.array_equal(parquet_vectors(out)[[0, 2]], want)
+    result = cli("encode", src, "-o", out, "--on-error", "skip", "--overwrite", "--dim", CLI_DIM)
+    assert "1 invalid documents skipped" in result.stderr
+    assert pq.read_table(out).column("line").to_pylist() == [1, 3]

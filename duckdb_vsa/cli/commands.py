@@ -63,6 +63,8 @@ def _encode_chunk(encoder: Encoder, chunk: Chunk, on_error: str) -> tuple[pa.Tab
     failed = np.asarray(vectors.is_null().to_numpy(zero_copy_only=False), dtype=bool) & ~np.asarray(
         chunk.docs.is_null().to_numpy(zero_copy_only=False), dtype=bool
     )
+    if chunk.unreadable is not None:
+        failed |= chunk.unreadable
     n_failed = int(failed.sum())
     columns = chunk.columns
     if n_failed and on_error == "skip":
@@ -89,7 +91,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.table is not None:
         table_parts(args.table)  # a name that cannot be read fails before any work
     fmt = detect_format(args.input, args.format)
-    source = open_source(args.input, fmt, args.json_column, args.chunk_size)
+    source = open_source(args.input, fmt, args.json_column, args.chunk_size, args.on_error)
     vcol = args.vector_column
     if vcol in source.schema.names:
         raise CLIError(

@@ -44,6 +44,9 @@ class Chunk:
         Row position in the chunk -> where the row is in the input, for messages.
     hint : callable, optional
         JSON text that failed -> a sentence of advice ("" when none fits).
+    unreadable : numpy.ndarray of bool, optional
+        The rows whose document could not be read as text (their ``docs`` entry
+        is NULL); they count as invalid documents.
     """
 
     def __init__(
@@ -52,11 +55,13 @@ class Chunk:
         docs: pa.Array,
         where: Callable[[int], str],
         hint: Callable[[str], str] | None = None,
+        unreadable: np.ndarray | None = None,
     ):
         self.columns = columns
         self.docs = docs
         self.where = where
         self.hint = hint
+        self.unreadable = unreadable
 
 
 def read_head(path: str, n: int) -> bytes:
@@ -125,10 +130,16 @@ def _count_lines(path: str) -> int:
     return count + (last != b"\n")
 
 
-def open_source(path: str, fmt: str, json_column: str | None, chunk_size: int) -> Any:
-    """The source that reads ``path`` in format ``fmt`` (see :func:`detect_format`)."""
+def open_source(
+    path: str, fmt: str, json_column: str | None, chunk_size: int, on_error: str = "raise"
+) -> Any:
+    """The source that reads ``path`` in format ``fmt`` (see :func:`detect_format`).
+
+    ``on_error`` is what a line of JSON Lines that is not UTF-8 text gives: an
+    error naming the line ("raise"), or a row with a NULL document.
+    """
     if fmt == "jsonl":
-        return JsonLinesSource(path, json_column or "doc", chunk_size)
+        return JsonLinesSource(path, json_column or "doc", chunk_size, on_error)
     if path == "-":
         raise CLIError("Only JSON Lines can be read from stdin; give a file for --format " + fmt)
     return DuckDBSource(path, fmt, json_column, chunk_size)
@@ -145,11 +156,12 @@ class JsonLinesSource:
         The name of the document column.
     """
 
-    def __init__(self, path: str, doc_column: str, chunk_size: int):
+    def __init__(self, path: str, doc_column: str, chunk_size: int, on_error: str = "raise"):
         self.path = path
         self.name = "<stdin>" if path == "-" else path
         self.doc_column = doc_column
         self.chunk_size = chunk_size
+        self.on_error = on_error
         self.schema = pa.schema([("line", pa.int64()), (doc_column, pa.string())])
         self.source_column = doc_column
 
@@ -181,12 +193,15 @@ class JsonLinesSource:
                 if not raw.strip():
                     continue
                 try:
-                    text = raw.decode("utf-8").rstrip("\r\n")
+                    text: str | None = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as err:
-                    raise CLIError(
-                        f"{self.name}, line {number}: not UTF-8 text ({err.reason} at byte "
-                        f"{err.start}); convert the file to UTF-8."
-                    ) from None
+                    if self.on_error == "raise":
+                        raise CLIError(
+                            f"{self.name}, line {number}: not UTF-8 text ({err.reason} at byte "
+                            f"{err.start}). Convert the file to UTF-8, or pass --on-error null "
+                            "(keep the row with a NULL vector) or --on-error skip (drop the row)."
+                        ) from None
+                    text = None
                 lines.append(number)
                 texts.append(text)
                 if len(texts) == self.chunk_size:
@@ -204,7 +219,15 @@ class JsonLinesSource:
         docs = pa.array(texts, type=pa.string())
         table = pa.Table.from_arrays([pa.array(lines, type=pa.int64()), docs], schema=self.schema)
         name = self.name
-        return Chunk(table, docs, lambda i: f"{name}, line {lines[i]}", _jsonl_hint)
+        # Every line holds text, so a NULL document is a line that is not UTF-8.
+        unreadable = np.asarray(docs.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        return Chunk(
+            table,
+            docs,
+            lambda i: f"{name}, line {lines[i]}",
+            _jsonl_hint,
+            unreadable if unreadable.any() else None,
+        )
 
 
 def _jsonl_hint(text: str) -> str:
