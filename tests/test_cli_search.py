@@ -10,7 +10,9 @@ import json
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import CLI_DIM, ROOT, cli, cli_documents, one_line_error
 
 import duckdb_vsa
@@ -101,3 +103,27 @@ def test_search_and_dedup_agree_with_the_sql_macros(tmp_path) -> None:
     got_pairs = [json.loads(line) for line in dups.stdout.splitlines()]
     assert len(want_pairs) > 3
     assert [(p["l.line"], p["r.line"]) for p in got_pairs] == want_pairs
+
+
+def test_columns_with_commas_in_their_names(tmp_path) -> None:
+    src = tmp_path / "people.parquet"
+    docs = [json.dumps({"name": f"person {i}", "age": 20 + i}) for i in range(12)]
+    names = [f"Last{i}, First{i}" for i in range(12)]
+    pq.write_table(pa.table({"id": list(range(12)), "last, first": names, "doc": docs}), src)
+    out = tmp_path / "people_vec.parquet"
+    cli("encode", src, "-o", out, "--dim", CLI_DIM, "-q")
+    query = ("--query", docs[4], "-k", "1", "--format", "jsonl")
+    for columns in (['"last, first",id'], ['"last, first"', "--columns", "id"]):
+        found = cli("search", out, *query, "--columns", *columns)
+        assert json.loads(found.stdout) == {
+            "rank": 1,
+            "score": pytest.approx(1.0, abs=1e-5),
+            "last, first": "Last4, First4",
+            "id": 4,
+        }
+    pairs = cli("dedup", out, "--threshold", "-1", "--limit", "1", "--format", "jsonl", "-q",
+                "--columns", '"last, first"')  # fmt: skip
+    assert set(json.loads(pairs.stdout)) == {"score", "l.last, first", "r.last, first"}
+    # Unquoted, the name is two names; the error says how to quote it.
+    line = one_line_error(cli("search", out, *query, "--columns", "last, first", check=False))
+    assert "no column 'last'" in line and "'\"last, first\"'" in line

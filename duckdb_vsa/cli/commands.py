@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from duckdb_vsa.cli.common import (
     read_arg,
     read_text_file,
     requested_options,
+    split_names,
 )
 from duckdb_vsa.cli.inputs import Chunk, check_readable, detect_format, open_source
 from duckdb_vsa.cli.output import Progress, print_rows, progress_enabled
@@ -41,6 +43,7 @@ from duckdb_vsa.cli.stores import (
 from duckdb_vsa.encoder import Encoder
 from duckdb_vsa.errors import DocumentError, VectorShapeError
 from duckdb_vsa.index import ExactIndex
+from duckdb_vsa.sqltext import quote_ident
 
 # -- encode ----------------------------------------------------------------------------
 
@@ -181,14 +184,23 @@ def _store_vectors(store: Store, batch: pa.RecordBatch, dim: int) -> tuple[np.nd
         ) from None
 
 
-def _shown_columns(store: Store, given: str | None) -> list[str]:
+def _shown_columns(store: Store, given: list[str] | None) -> list[str]:
+    """The columns ``--columns`` names (each value a comma-separated list), or all."""
     if not given:
         return store.columns
-    names = [c.strip() for c in given.split(",") if c.strip()]
+    names = [name for value in given for name in split_names(value, "--columns")]
     missing = [c for c in names if c not in store.columns]
     if missing:
+        whole = [value for value in given if value in store.columns and "," in value]
+        hint = (
+            f" To name the column {whole[0]!r}, put it in double quotes: "
+            f"--columns {shlex.quote(quote_ident(whole[0]))}."
+            if whole
+            else ""
+        )
         raise CLIError(
-            f"{store.label} has no column {missing[0]!r}; choose among {', '.join(store.columns)}."
+            f"{store.label} has no column {missing[0]!r}; choose among "
+            f"{', '.join(store.columns)}.{hint}"
         )
     return names
 

@@ -57,6 +57,57 @@ def parse_doc(text: str, what: str) -> Any:
         raise CLIError(f"The {what} is not a JSON document: {err}") from None
 
 
+def split_names(text: str, option: str) -> list[str]:
+    """The names of a comma-separated list such as ``a, "b,c", d`` (``["a", "b,c", "d"]``).
+
+    A name in double quotes is taken as written, commas and spaces included
+    (``""`` inside is one quote); others are stripped of surrounding spaces.
+    Empty names are dropped.
+
+    Raises
+    ------
+    CLIError
+        If a quoted name is not closed, or is followed by something else than a comma.
+    """
+    names: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            chars, i = [], i + 1
+            while True:
+                end = text.find('"', i)
+                if end < 0:
+                    raise CLIError(
+                        f"{option} {text!r} has an unbalanced double quote; write a quote "
+                        'inside a quoted name twice, as in "we""ird".'
+                    )
+                chars.append(text[i:end])
+                if text.startswith('"', end + 1):
+                    chars.append('"')
+                    i = end + 2
+                    continue
+                i = end + 1
+                break
+            names.append("".join(chars))
+            while i < n and text[i].isspace():
+                i += 1
+            if i < n and text[i] != ",":
+                raise CLIError(
+                    f"{option} {text!r}: a quoted name must be followed by a comma or the end."
+                )
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            name = text[i:end].strip()
+            if name:
+                names.append(name)
+            i = end
+        i += 1
+    return names
+
+
 # -- encoder options -------------------------------------------------------------------
 
 

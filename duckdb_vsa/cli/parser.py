@@ -92,6 +92,16 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_columns_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--columns",
+        metavar="A,B",
+        action="append",
+        help="columns to print, separated by commas (default: all but vectors); a name in "
+        "double quotes may hold commas ('\"a,b\",c'); may be given more than once",
+    )
+
+
 def _add_output_arguments(parser: argparse.ArgumentParser, chunk: bool = True) -> None:
     parser.add_argument(
         "--format", choices=OUTPUT_FORMATS, default="table", help="output format (default table)"
@@ -196,7 +206,7 @@ def _add_search(sub: Any) -> None:
     p.add_argument("--query", metavar="JSON", help="the query document (or @FILE)")
     p.add_argument("--query-file", metavar="FILE", help="a file holding the query ('-': stdin)")
     p.add_argument("-k", type=int, default=10, help="rows to print (default 10)")
-    p.add_argument("--columns", metavar="A,B", help="columns to print (default: all but vectors)")
+    _add_columns_argument(p)
     _add_output_arguments(p)
     _add_encoder_options(p, _STORE_NOTE)
 
@@ -215,7 +225,7 @@ def _add_dedup(sub: Any) -> None:
     p.add_argument("--threshold", type=float, default=0.9, help="lowest score (default 0.9)")
     p.add_argument("-k", type=int, default=10, help="partners per row at most (default 10)")
     p.add_argument("--limit", type=int, help="print at most this many pairs")
-    p.add_argument("--columns", metavar="A,B", help="columns to print (default: all but vectors)")
+    _add_columns_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     _add_output_arguments(p)
     _add_encoder_options(p, _STORE_NOTE)
