@@ -127,3 +127,25 @@ def test_columns_with_commas_in_their_names(tmp_path) -> None:
     # Unquoted, the name is two names; the error says how to quote it.
     line = one_line_error(cli("search", out, *query, "--columns", "last, first", check=False))
     assert "no column 'last'" in line and "'\"last, first\"'" in line
+
+
+def test_a_store_without_recorded_configuration_is_noted(cli_encoded, tmp_path) -> None:
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pq.read_table(cli_encoded).replace_schema_metadata(None), bare)
+    for command in (["search", bare, "--query", "{}"], ["dedup", bare, "-q"]):
+        result = cli(*command, "--dim", CLI_DIM)
+        assert result.stderr.startswith(
+            f"duckdb-vsa: no encoder configuration is recorded with {bare}; using the options "
+            f"given (dim={CLI_DIM}, seed=0"
+        ), result.stderr
+    assert cli("search", cli_encoded, "--query", "{}").stderr == ""
+
+
+def test_a_file_that_is_not_an_encoded_store(cli_files) -> None:
+    for command in (["dedup"], ["search", "--query", "{}"]):
+        line = one_line_error(cli(command[0], cli_files["jsonl"], *command[1:], check=False))
+        assert "not an encoded store" in line and "encode it first" in line, line
+        assert f"duckdb-vsa encode {cli_files['jsonl']} -o" in line
+    # Parquet without vectors: encode it too.
+    line = one_line_error(cli("dedup", cli_files["parquet"], check=False), "no vector column")
+    assert "encode" in line

@@ -31,7 +31,7 @@ from duckdb_vsa.cli.common import (
     split_names,
 )
 from duckdb_vsa.cli.inputs import Chunk, check_readable, detect_format, open_source
-from duckdb_vsa.cli.output import Progress, print_rows, progress_enabled
+from duckdb_vsa.cli.output import Progress, note, print_rows, progress_enabled
 from duckdb_vsa.cli.stores import (
     DUCKDB_SUFFIXES,
     DuckDBSink,
@@ -150,7 +150,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _store_encoder(store: Store, args: argparse.Namespace) -> Encoder:
-    """The encoder that made the store's vectors; options may only agree with it."""
+    """The encoder that made the store's vectors; options may only agree with it.
+
+    A store without a recorded configuration takes the options given (or the
+    defaults), with a note on stderr saying so.
+    """
     requested = requested_options(args)
     if store.config is not None:
         recorded = make_config(store.config, store.label)
@@ -162,15 +166,25 @@ def _store_encoder(store: Store, args: argparse.Namespace) -> Encoder:
                     f"for {wanted.describe()}. Vectors of different configurations are not "
                     "comparable: drop the encoder options, or re-encode the data with them."
                 )
-        config = recorded
-    else:
-        config = make_config(requested)
+        if store.dim is not None and store.dim != recorded.dim:
+            raise CLIError(
+                f"Column {store.vector_column!r} of {store.label} holds vectors of length "
+                f"{store.dim}, but the configuration recorded with them makes {recorded.dim}; "
+                "re-encode the data."
+            )
+        return make_encoder(recorded)
+    config = make_config(requested)
     if store.dim is not None and store.dim != config.dim:
         raise CLIError(
             f"Column {store.vector_column!r} of {store.label} holds vectors of length "
             f"{store.dim}, but the encoder makes {config.dim}; no configuration is recorded "
             "with them, so pass the options they were encoded with (--dim, --seed, ...)."
         )
+    given = "the options given" if requested else "the default options"
+    note(
+        f"no encoder configuration is recorded with {store.label}; using {given} "
+        f"({config.describe()}), which must be the ones the vectors were encoded with"
+    )
     return make_encoder(config)
 
 

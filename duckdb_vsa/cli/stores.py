@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from duckdb_vsa.cli.common import CLIError, one_line
+from duckdb_vsa.cli.common import PROG, CLIError, one_line
 from duckdb_vsa.cli.inputs import read_head
 from duckdb_vsa.cli.output import note
 from duckdb_vsa.cli.staging import (
@@ -339,6 +340,12 @@ class Store:
         self.con: Any = None
         if is_duckdb_file(path):
             self._open_duckdb(table, vector_column)
+        elif not read_head(path, 4).startswith(b"PAR1"):
+            raise CLIError(
+                f"{path} is not an encoded store (a Parquet file or DuckDB database written by "
+                f"encode); encode it first: {PROG} encode {shlex.quote(path)} -o "
+                f"{shlex.quote(str(Path(path).with_suffix('.parquet')))}"
+            )
         else:
             if table is not None:
                 raise CLIError(f"{path} is not a DuckDB database; --table applies to those only.")
@@ -454,6 +461,11 @@ class Store:
         lists = [f.name for f in self.schema if pa.types.is_fixed_size_list(f.type)]
         if len(lists) == 1:
             return lists[0]
+        if not lists:
+            raise CLIError(
+                f"{self.label} has no vector column (columns: {', '.join(names)}); encode it "
+                f"first ({PROG} encode --help), or name the vector column with --vector-column."
+            )
         raise CLIError(
             f"Cannot tell which column of {self.label} holds the vectors: name it with "
             "--vector-column."
