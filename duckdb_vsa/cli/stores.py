@@ -63,10 +63,10 @@ def write_error(where: str, err: BaseException, committed: bool = False) -> CLIE
     if committed:
         then = (
             "The new table was committed, but DuckDB could not fold it into the database "
-            "file; free some space before opening the database again."
+            "file; make room before opening the database again."
         )
     else:
-        then = "Nothing was replaced; free some space, or write the output elsewhere."
+        then = "Nothing was replaced."
     return CLIError(f"Cannot write {where}: {reason}. {then}")
 
 
@@ -112,8 +112,13 @@ class ParquetSink:
         except OSError as err:
             if ok:
                 raise write_error(self.where, err) from None
+        except Exception:
+            if ok:
+                raise
+            # Otherwise the run is failing already; its own error is the one to report.
         finally:
-            self.tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.tmp.unlink(missing_ok=True)
 
 
 def table_parts(name: str) -> tuple[str, ...]:
@@ -341,10 +346,13 @@ class Store:
         if is_duckdb_file(path):
             self._open_duckdb(table, vector_column)
         elif not read_head(path, 4).startswith(b"PAR1"):
+            output = Path(path).with_suffix(".parquet")
+            if output == Path(path):
+                output = output.with_name(output.stem + "_vectors.parquet")
             raise CLIError(
                 f"{path} is not an encoded store (a Parquet file or DuckDB database written by "
                 f"encode); encode it first: {PROG} encode {shlex.quote(path)} -o "
-                f"{shlex.quote(str(Path(path).with_suffix('.parquet')))}"
+                f"{shlex.quote(str(output))}"
             )
         else:
             if table is not None:
