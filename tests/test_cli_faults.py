@@ -68,14 +68,18 @@ def small_input(tmp_path) -> Path:
     return src
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+)
 @pytest.mark.parametrize("suffix", [".duckdb", ".parquet"])
-def test_sigterm_removes_what_encode_wrote(suffix, tmp_path) -> None:
+def test_a_signal_removes_what_encode_wrote(signum, code, said, suffix, tmp_path) -> None:
     out = tmp_path / ("store" + suffix)
     proc = start_encode(out)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "duckdb-vsa: terminated" in err
+    assert proc.returncode == code, err
+    assert f"duckdb-vsa: {said}" in err
     if suffix == ".duckdb":
         assert table_names(out) == set()
     else:
@@ -155,3 +159,15 @@ def test_a_write_error_names_the_file(suffix, tmp_path) -> None:
         assert hidden_files(tmp_path) == []
     else:
         assert table_names(out) == set()
+
+
+def test_leftovers_are_removed_even_by_a_run_that_is_refused(tmp_path, small_input) -> None:
+    out = tmp_path / "out.parquet"
+    cli("encode", small_input, "-o", out, "--dim", CLI_DIM, "-q")
+    proc = start_encode(out, "--overwrite")
+    proc.kill()
+    proc.communicate(timeout=120)
+    assert hidden_files(tmp_path) == [f".out.parquet.{proc.pid}.tmp"]
+    refused = cli("encode", small_input, "-o", out, "--dim", CLI_DIM, check=False)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert hidden_files(tmp_path) == []

@@ -79,12 +79,12 @@ class ParquetSink:
 
     def __init__(self, path: str, schema: pa.Schema, metadata: dict[str, Any], overwrite: bool):
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise CLIError(f"{path} exists; pass --overwrite to replace it.")
         if not self.path.parent.is_dir():
             raise CLIError(f"No such directory: {self.path.parent}.")
         for message in remove_dead_files(self.path):
             note(message)
+        if self.path.exists() and not overwrite:
+            raise CLIError(f"{path} exists; pass --overwrite to replace it.")
         self.tmp = temporary_path(self.path)
         self.where = str(path)
         meta = dict(schema.metadata or {})
@@ -181,8 +181,6 @@ class DuckDBSink:
         except duckdb.Error as err:
             raise CLIError(f"Cannot open the database {path}: {one_line(err)}") from None
         try:
-            catalog, db_schema, name = self._resolve(path, parts, overwrite)
-            self.where = f"table {shown_name(db_schema, name)} of {path}"
             for schema_name, staging, pid, dropped in remove_dead_tables(self.con):
                 left = shown_name(schema_name, staging)
                 note(
@@ -192,6 +190,8 @@ class DuckDBSink:
                     else f"{path} holds the staging table {left} of process {pid}, which still "
                     "exists; drop the table if no encode is running"
                 )
+            catalog, db_schema, name = self._resolve(path, parts, overwrite)
+            self.where = f"table {shown_name(db_schema, name)} of {path}"
             self.recorded = recorded_name(db_schema, name)
             self.final = quote_ident(name)
             self.final_in_schema = qualified((catalog, db_schema, name))
