@@ -22,7 +22,15 @@ exactly as written (blank lines are skipped; the output keeps the 1-based
 ``line`` number). JSON arrays, Parquet and CSV are read by DuckDB
 (``read_json_objects``, ``read_parquet``, ``read_csv``); a JSON array's elements
 keep their text as written and their 0-based ``index``. Errors are one line on
-stderr, ``duckdb-vsa: error: ...``, with exit code 1 (2 for usage errors).
+stderr, ``duckdb-vsa: error: ...``, with exit code 1 (2 for usage errors); Ctrl-C
+exits with 130 and SIGTERM with 143, after removing what the run had written.
+
+Modules: :mod:`~duckdb_vsa.cli.parser` (the arguments),
+:mod:`~duckdb_vsa.cli.inputs` (documents to encode), :mod:`~duckdb_vsa.cli.stores`
+(encoded stores and the outputs of ``encode``), :mod:`~duckdb_vsa.cli.staging`
+(where rows wait until all are in, and the leftovers of killed runs),
+:mod:`~duckdb_vsa.cli.output` (rows, progress, notes) and
+:mod:`~duckdb_vsa.cli.commands` (the sub-commands); this module runs them.
 """
 
 from __future__ import annotations
