@@ -68,6 +68,11 @@ def split_names(text: str, option: str) -> list[str]:
     ------
     CLIError
         If a quoted name is not closed, or is followed by something else than a comma.
+
+    Examples
+    --------
+    >>> split_names('id, "last, first", we"ird', "--columns")
+    ['id', 'last, first', 'we"ird']
     """
     names: list[str] = []
     i, n = 0, len(text)

@@ -126,6 +126,11 @@ def table_parts(name: str) -> tuple[str, ...]:
 
     Parts are read as DuckDB reads them (see :func:`duckdb_vsa.sqltext.split_identifier`):
     ``'"My Table"'`` is one part holding a space.
+
+    Examples
+    --------
+    >>> table_parts('s."My Table"')
+    ('s', 'My Table')
     """
     parts = split_identifier(name, "--table name")
     if len(parts) > 3:
@@ -146,6 +151,11 @@ def recorded_name(schema: str, table: str) -> str:
 
     Parts are quoted only when they hold a dot or a double quote, so that
     ``My Table`` is recorded as written.
+
+    Examples
+    --------
+    >>> recorded_name("main", "My Table"), recorded_name("s", "a.b")
+    ('My Table', 's."a.b"')
     """
     parts = (table,) if schema == "main" else (schema, table)
     if any("." in p or '"' in p for p in parts):
