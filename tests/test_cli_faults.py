@@ -77,7 +77,8 @@ def test_a_signal_removes_what_encode_wrote(signum, code, said, suffix, tmp_path
     out = tmp_path / ("store" + suffix)
     proc = start_encode(out)
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)  # stdin stays open: the signal, not the end of input, stops it
+    _, err = proc.communicate()
     assert proc.returncode == code, err
     assert f"duckdb-vsa: {said}" in err
     if suffix == ".duckdb":

@@ -117,19 +117,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         metadata = encoding_metadata(config, vcol, source.source_column)
         sink = ParquetSink(args.output, schema, metadata, args.overwrite)
-    progress = Progress("encode", total, show)
     done = failed = 0
-    ok = False
     try:
+        progress = Progress("encode", total, show)
         for chunk in source.chunks():
             columns, vectors, n_failed = _encode_chunk(encoder, chunk, args.on_error)
             sink.write(columns.append_column(vcol, vectors))
             done += len(chunk.docs)
             failed += n_failed
             progress.update(done)
-        ok = True
+        sink.commit(done - (failed if args.on_error == "skip" else 0))
     finally:
-        sink.close(ok, done - (failed if args.on_error == "skip" else 0))
+        # Whatever stopped the run (an error, Ctrl-C, SIGTERM), nothing half-written stays.
+        sink.close()
     progress.finish(done)
     elapsed = time.perf_counter() - progress.start
     if not args.quiet:

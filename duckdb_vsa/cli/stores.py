@@ -71,10 +71,12 @@ def write_error(where: str, err: BaseException, committed: bool = False) -> CLIE
 
 
 class ParquetSink:
-    """Writes to a temporary file next to the output, renamed on success.
+    """Writes to a temporary file next to the output, renamed by :meth:`commit`.
 
-    The temporary files of earlier runs that were killed are removed first
-    (see :mod:`duckdb_vsa.cli.staging`).
+    Call :meth:`close` in a ``finally`` block: unless the rows were committed,
+    it removes the temporary file, whatever interrupted the run (Ctrl-C and
+    SIGTERM too). The temporary files of earlier runs that were killed are
+    removed first (see :mod:`duckdb_vsa.cli.staging`).
     """
 
     def __init__(self, path: str, schema: pa.Schema, metadata: dict[str, Any], overwrite: bool):
@@ -95,6 +97,9 @@ class ParquetSink:
         except OSError as err:
             self.tmp.unlink(missing_ok=True)
             raise write_error(self.where, err) from None
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
 
     def write(self, table: pa.Table) -> None:
         """Append rows."""
@@ -103,22 +108,22 @@ class ParquetSink:
         except OSError as err:
             raise write_error(self.where, err) from None
 
-    def close(self, ok: bool, rows: int) -> None:
-        """Put the file in place (``ok``), or remove what was written."""
+    def commit(self, rows: int) -> None:
+        """Put the file in place: every row is in."""
         try:
             self.writer.close()
-            if ok:
-                os.replace(self.tmp, self.path)
+            os.replace(self.tmp, self.path)
         except OSError as err:
-            if ok:
-                raise write_error(self.where, err) from None
-        except Exception:
-            if ok:
-                raise
-            # Otherwise the run is failing already; its own error is the one to report.
-        finally:
-            with contextlib.suppress(OSError):
-                self.tmp.unlink(missing_ok=True)
+            raise write_error(self.where, err) from None
+
+    def close(self) -> None:
+        """Remove the temporary file if it is still there; safe to call more than once."""
+        # After a failure the writer may fail to close too; the first error is the one to
+        # report, and the file goes either way.
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 def table_parts(name: str) -> tuple[str, ...]:
@@ -167,7 +172,9 @@ class DuckDBSink:
     """Creates a table in a DuckDB database file; records the configuration at the end.
 
     Rows go to a staging table of a name no user table has, which replaces the
-    table only once all are in, so a failure leaves the database as it was.
+    table in :meth:`commit`, so a failure leaves the database as it was; call
+    :meth:`close` in a ``finally`` block, which drops the staging table unless it
+    was committed.
     The name of the table is checked (its schema must exist; an existing table
     needs ``overwrite``) before anything is written, and the staging tables of
     earlier runs that were killed are dropped.
@@ -186,6 +193,8 @@ class DuckDBSink:
         parts = table_parts(table)
         self.config = config
         self.source_column, self.vector_column = source_column, vector_column
+        self.committed = False
+        self.target: str | None = None
         try:
             self.con = duckdb.connect(path)
         except duckdb.Error as err:
@@ -205,16 +214,16 @@ class DuckDBSink:
             self.recorded = recorded_name(db_schema, name)
             self.final = quote_ident(name)
             self.final_in_schema = qualified((catalog, db_schema, name))
-            self.target = qualified((catalog, db_schema, new_staging_table()))
             # Each chunk is committed on its own (one transaction for all would hold more
             # memory), within DuckDB's memory limit.
             self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'").fetchall()
             self.con.execute("SET enable_progress_bar = false").fetchall()
             self.con.register("__vsa_batch", schema.empty_table())
+            self.target = qualified((catalog, db_schema, new_staging_table()))
             self.con.execute(f"CREATE TABLE {self.target} AS SELECT * FROM __vsa_batch").fetchall()
             self.con.unregister("__vsa_batch")
         except BaseException:
-            self.con.close()
+            self.close()
             raise
         self.schema = schema
 
@@ -269,30 +278,32 @@ class DuckDBSink:
         finally:
             self.con.unregister("__vsa_batch")
 
-    def close(self, ok: bool, rows: int) -> None:
-        """Put the table in place and record its configuration (``ok``), or drop the rows."""
-        committed = False
+    def commit(self, rows: int) -> None:
+        """Put the table in place and record its configuration: every row is in."""
+        self._replace(rows)
+        self.committed = True
         try:
-            if ok:
-                self._commit(rows)
-                committed = True
-                try:
-                    self.con.execute("CHECKPOINT").fetchall()
-                except duckdb.Error as err:
-                    raise write_error(self.where, err, committed=True) from None
-        finally:
-            try:
-                if not committed:
-                    self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
-            except duckdb.Error as err:
-                note(
-                    f"could not drop the staging table of {self.where} ({one_line(err)}); the "
-                    "next encode into this database drops it"
-                )
-            finally:
-                self.con.close()
+            self.con.execute("CHECKPOINT").fetchall()
+        except duckdb.Error as err:
+            raise write_error(self.where, err, committed=True) from None
 
-    def _commit(self, rows: int) -> None:
+    def close(self) -> None:
+        """Drop the staging table unless committed, and close; safe to call more than once."""
+        if self.con is None:
+            return
+        try:
+            if self.target is not None and not self.committed:
+                self.con.execute(f"DROP TABLE IF EXISTS {self.target}").fetchall()
+        except duckdb.Error as err:
+            note(
+                f"could not drop the staging table of {self.where} ({one_line(err)}); the "
+                "next encode into this database drops it"
+            )
+        finally:
+            self.con.close()
+            self.con = None
+
+    def _replace(self, rows: int) -> None:
         """Replace the table by the staging table and record the configuration, at once."""
         con = self.con
         try:
