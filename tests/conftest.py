@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -13,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import duckdb_vsa
@@ -177,3 +179,116 @@ def run_python(
 def run_python_fixture() -> Callable[..., subprocess.CompletedProcess]:
     """:func:`run_python`: ``run_python(*args, cwd=None, stdin=None, timeout=600, env=None)``."""
     return run_python
+
+
+# -- the command line ------------------------------------------------------------------
+
+#: Vector dimension of the command-line tests (small, so that they run fast).
+CLI_DIM = 64
+
+
+def cli(
+    *args: str | Path, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``python -m duckdb_vsa ARGS``; with ``check``, assert it succeeded."""
+    result = run_python("-m", "duckdb_vsa", *args, stdin=stdin, timeout=300)
+    if check:
+        assert result.returncode == 0, f"{args}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Assert a failed run printed exactly one error line, containing every needle."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("duckdb-vsa: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def cli_documents(n: int = 60) -> list[str]:
+    """Varied JSON texts, written with unusual spacing so re-serialising would show."""
+    names = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"]
+    docs = []
+    for i in range(n):
+        doc = {
+            "id": i,
+            "name": f"{names[i % 5]} {i}",
+            "born": 1800 + 7 * i,
+            "tags": ["x", "y", "z"][: i % 4],
+            "nested": {"deep": {"v": i * 0.5, "flag": i % 2 == 0}},
+        }
+        docs.append(json.dumps(doc, separators=(" ,", ":  "), ensure_ascii=bool(i % 2)))
+    docs[7] = '"just a string"'
+    docs[8] = '[1, 2, {"a": null}]'
+    docs[9] = '{"name": "café 東京 😀", "n": 1e400, "big": 123456789012345678901234567890}'
+    return docs
+
+
+def parquet_vectors(path: Path, column: str = "vec") -> np.ndarray:
+    """The vector column of a Parquet file as an (n, dim) float32 array."""
+    table = pq.read_table(path)
+    return np.asarray(table.column(column).combine_chunks().values, dtype=np.float32).reshape(
+        table.num_rows, -1
+    )
+
+
+@pytest.fixture(scope="session")
+def cli_files(tmp_path_factory) -> dict[str, Path]:
+    """The documents of :func:`cli_documents` as JSON Lines, a JSON array, CSV and Parquet."""
+    root = tmp_path_factory.mktemp("cli")
+    docs = cli_documents()
+    paths = {
+        "jsonl": root / "docs.jsonl",
+        "json": root / "docs.json",
+        "csv": root / "docs.csv",
+        "parquet": root / "docs.parquet",
+    }
+    # A blank line and CRLF endings must not change anything.
+    text = "\r\n".join(docs[:30]) + "\n\n" + "\n".join(docs[30:]) + "\n"
+    paths["jsonl"].write_text(text, encoding="utf-8")
+    paths["json"].write_text("[\n  " + ",\n  ".join(docs) + "\n]\n", encoding="utf-8")
+    with paths["csv"].open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "doc"])
+        writer.writerows(enumerate(docs))
+    pq.write_table(
+        pa.table({"id": pa.array(range(len(docs)), pa.int64()), "doc": docs}), paths["parquet"]
+    )
+    return paths
+
+
+@pytest.fixture(scope="session")
+def cli_expected() -> np.ndarray:
+    """The vectors of :func:`cli_documents` at ``CLI_DIM``, from the library."""
+    return duckdb_vsa.Encoder(dim=CLI_DIM).encode_batch(cli_documents())
+
+
+@pytest.fixture(scope="session")
+def cli_encoded(cli_files, tmp_path_factory) -> Path:
+    """``cli_files["jsonl"]`` encoded by the command line into Parquet (do not change it)."""
+    out = tmp_path_factory.mktemp("encoded") / "docs.parquet"
+    cli("encode", cli_files["jsonl"], "-o", out, "--dim", CLI_DIM, "-q")
+    return out
+
+
+def cli_popen(*args: str | Path, **options) -> subprocess.Popen:
+    """Start ``python -m duckdb_vsa ARGS`` with this checkout first on PYTHONPATH.
+
+    stdin, stdout and stderr are pipes of text unless ``options`` say otherwise;
+    the caller waits for the process.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    options = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "text": True,
+        "env": env,
+        **options,
+    }
+    return subprocess.Popen([sys.executable, "-m", "duckdb_vsa", *map(str, args)], **options)

@@ -321,10 +321,10 @@ def _stored_key(name: Any, database: str) -> tuple[str, str, str] | None:
 
 
 def _metadata_rows(
-    con: duckdb.DuckDBPyConnection, relation: Relation, column: str
+    con: duckdb.DuckDBPyConnection, relation: Relation, column: str | None
 ) -> tuple[bool, list[tuple[Any, ...]]]:
     """Whether the metadata table of ``relation``'s database exists, and its rows (rowid
-    first, oldest first) about ``column`` of ``relation``."""
+    first, oldest first) about ``column`` of ``relation`` (every column for None)."""
     meta = _metadata_table(relation)
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
@@ -337,14 +337,30 @@ def _metadata_rows(
         "SELECT rowid, table_name, column_name, source_column, fingerprint, configuration, "
         f"config_json, n_rows, encoded_at FROM {meta.sql} ORDER BY encoded_at, rowid"
     ).fetchall()
-    wanted = fold(column)
+    wanted = None if column is None else fold(column)
     return True, [
         row
         for row in rows
         if isinstance(row[2], str)
-        and fold(row[2]) == wanted
+        and (wanted is None or fold(row[2]) == wanted)
         and _stored_key(row[1], meta.database) == relation.key()
     ]
+
+
+def recorded_columns(con: duckdb.DuckDBPyConnection, relation: Relation) -> list[str]:
+    """The vector columns of ``relation`` whose configuration is recorded, oldest first.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from duckdb_vsa.db.names import resolve_table
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE t (doc VARCHAR)")
+    >>> recorded_columns(con, resolve_table(con, "t"))
+    []
+    """
+    _, rows = _metadata_rows(con, relation, None)
+    return list(dict.fromkeys(row[2] for row in rows))
 
 
 def record_column(
