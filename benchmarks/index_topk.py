@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import common
 import duckdb
+import harness
 import numpy as np
+import topk
 
 import duckdb_vsa
 
@@ -99,7 +100,7 @@ def recall(found: np.ndarray, exact: np.ndarray) -> float:
 
 
 def timed_sql(con: duckdb.DuckDBPyConnection, sql: str, repeat: int) -> float:
-    return common.measure(lambda: con.execute(sql).fetchall(), repeat).median
+    return harness.measure(lambda: con.execute(sql).fetchall(), repeat).median
 
 
 def interleaved(methods: list[tuple[str, Callable[[], Any]]], repeat: int) -> dict[str, list]:
@@ -111,7 +112,7 @@ def interleaved(methods: list[tuple[str, Callable[[], Any]]], repeat: int) -> di
             start = time.perf_counter()
             results[name] = fn()
             seconds[name].append(time.perf_counter() - start)
-    return {name: [common.Timing(seconds[name]), results[name]] for name, _ in methods}
+    return {name: [harness.Timing(seconds[name]), results[name]] for name, _ in methods}
 
 
 def run(
@@ -120,15 +121,15 @@ def run(
     rng = np.random.default_rng([args.seed, dim, n_targets])
     queries, targets = random_unit(n_queries, dim, rng), random_unit(n_targets, dim, rng)
     k = args.k
-    exact = common.exact_topk(queries, targets, k)
+    exact = topk.exact_topk(queries, targets, k)
     con = duckdb.connect()
     duckdb_vsa.register(con, dim=dim)
-    common.load_vectors(con, "queries", queries)
-    common.load_vectors(con, "targets", targets)
-    build = common.measure(lambda: duckdb_vsa.build_index(con, "targets", "v", replace=True), 1)
+    topk.load_vectors(con, "queries", queries)
+    topk.load_vectors(con, "targets", targets)
+    build = harness.measure(lambda: duckdb_vsa.build_index(con, "targets", "v", replace=True), 1)
     methods = [
         (INDEX, lambda: sql_topk(con, index_sql(k), n_queries, k)),
-        (FLOOR, lambda: common.blas_topk(queries, targets, k, args.block)),
+        (FLOOR, lambda: topk.blas_topk(queries, targets, k, args.block)),
     ]
     if small:
         methods.append((BUILTIN, lambda: sql_topk(con, builtin_sql(k), n_queries, k)))
@@ -167,7 +168,7 @@ def run(
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0][0]
-    common.print_header(
+    harness.print_header(
         "Top-k join through the exact in-memory index",
         [
             f"k = {args.k}; random unit float32 vectors in FLOAT[D] columns of an in-memory DuckDB",
@@ -189,9 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         costs.extend(cost)
         print(f"(done: D={dim})", flush=True)
     print()
-    print(common.markdown_table(HEADERS, rows))
+    print(harness.markdown_table(HEADERS, rows))
     print()
-    print(common.markdown_table(["D", "targets", "step", "median s"], costs))
+    print(harness.markdown_table(["D", "targets", "step", "median s"], costs))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from duckdb_vsa import prng
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.cache import ByteBoundedCache
 from duckdb_vsa.config import EncoderConfig
@@ -74,6 +75,10 @@ class Basis:
         self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
             cache_bytes // 4, lambda v: v.nbytes + 112
         )
+        #: The last ``marker_size`` coordinates of every document vector hold
+        #: ``marker``, a pattern of the configuration's fingerprint.
+        self.marker_size = marker_size(config.dim)
+        self.marker = marker_pattern(config)
 
     def clear_caches(self, *, structure: bool = True) -> None:
         """Empty the value caches, and with ``structure`` the role, chain and key-bag caches."""
@@ -239,6 +244,27 @@ class Basis:
         return bag
 
     # -- document vectors ----------------------------------------------------------
+    def document_rows(self, sums: np.ndarray) -> np.ndarray:
+        """Document vectors from unnormalised sums (float32, in place when possible).
+
+        The first ``D - marker_size`` coordinates are the sum's, scaled to norm
+        ``sqrt(1 - marker_size * MARKER_VALUE**2)``; the last hold the marker, so
+        every document vector has unit length and carries its configuration.
+        Each row is scaled by a float32 reduction over that row alone.
+        """
+        head = self.dim - self.marker_size
+        rows = np.require(sums, dtype=np.float32, requirements=("C", "W"))
+        rows[:, :head] = self.unit_rows(np.ascontiguousarray(rows[:, :head]))
+        rows[:, :head] *= _HEAD_NORM[self.marker_size]
+        rows[:, head:] = self.marker
+        return rows
+
+    def has_marker(self, rows: np.ndarray) -> np.ndarray:
+        """Which rows carry this configuration's marker (the signs of their last coordinates)."""
+        rows = np.asarray(rows)
+        tail = rows[:, self.dim - self.marker_size :]
+        return ((tail > 0) == (self.marker > 0)).all(axis=1) & (tail != 0).all(axis=1)
+
     def unit_rows(self, rows: np.ndarray) -> np.ndarray:
         """Scale every row to unit length, in place when ``rows`` is a float32 array.
 
@@ -256,8 +282,9 @@ class Basis:
             rows64 = rows[bad].astype(np.float64)
             norms = np.sqrt(np.square(rows64).sum(axis=1))
             degenerate = ~(norms > 1e-30)
-            rows64[degenerate] = self.leaves.literal(LITERAL_NAMES[LIT_NULL])
-            norms[degenerate] = 1.0
+            null = self.leaves.literal(LITERAL_NAMES[LIT_NULL])[: rows.shape[1]].astype(np.float64)
+            rows64[degenerate] = null
+            norms[degenerate] = np.sqrt(np.square(null).sum())
             rows[bad] = rows64 / norms[:, None]
             squares[bad] = 1.0
         rows *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
@@ -266,6 +293,33 @@ class Basis:
 
 #: Key names whose atoms are generated at once for a key bag.
 _KEY_BLOCK = 4096
+
+#: The magnitude of every marker coordinate (a power of two: exact in any float format).
+MARKER_VALUE = 2.0**-8
+#: Most coordinates a marker takes (fewer at small D: see :func:`marker_size`).
+MARKER_COORDINATES = 16
+
+
+def marker_size(dim: int) -> int:
+    """How many coordinates of a D-dimensional vector hold the marker: ``min(16, D // 16)``."""
+    return max(1, min(MARKER_COORDINATES, dim // 16))
+
+
+def marker_pattern(config: EncoderConfig) -> np.ndarray:
+    """The marker of a configuration: ``±MARKER_VALUE`` with signs drawn from its fingerprint.
+
+    Two configurations share a marker with probability ``2**-marker_size``.
+    """
+    size = marker_size(config.dim)
+    signs = prng.sign_rows([prng.digest(0, "marker", config.fingerprint)], size)[0]
+    return signs.astype(np.float32) * np.float32(MARKER_VALUE)
+
+
+#: The norm of a document vector's head, by marker size.
+_HEAD_NORM = {
+    size: np.float32(math.sqrt(1.0 - size * MARKER_VALUE**2))
+    for size in range(MARKER_COORDINATES + 1)
+}
 
 
 def _types(keys: Sequence[Any]) -> np.ndarray:

@@ -175,7 +175,7 @@ class Engine:
         cfg = self.config
         if strict:
             return self.basis.unit_rows(self.term_sums(flat, alpha=0.0, beta=0.0))
-        return self.basis.unit_rows(self.term_sums(flat, alpha=cfg.alpha, beta=cfg.beta))
+        return self.basis.document_rows(self.term_sums(flat, alpha=cfg.alpha, beta=cfg.beta))
 
     def term_sums(
         self, flat: Flattener, *, alpha: float, beta: float, bound: bool = True
@@ -312,7 +312,8 @@ class Engine:
         total = s if strict else s + cfg.alpha * c
         if not strict and cfg.beta and keys:
             total = total + cfg.beta * self.basis.key_bag(keys).astype(np.float64)
-        return self.basis.unit_rows(total[None, :].astype(np.float32))[0]
+        rows = total[None, :].astype(np.float32)
+        return (self.basis.unit_rows(rows) if strict else self.basis.document_rows(rows))[0]
 
     def _large_terms(
         self, doc: Any, root_path: tuple[Any, ...]

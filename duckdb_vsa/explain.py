@@ -6,7 +6,10 @@ their leaf gives ``x_a = sum_p x_p + beta K_a``, and likewise ``y_b`` for ``b``,
 so ``cos(a, b) = sum_p (x_p . y_p) / (|x_a| |y_b|) + (keys) + (other)``: one
 entry per path the two documents share, one for the key bags, and ``(other)``
 for the cross terms between different paths (near-orthogonal noise, and values
-that match under different keys through the unbound shadow). Every entry is
+that match under different keys through the unbound shadow). Products are taken
+over a vector's head (its last coordinates hold the configuration's marker, see
+docs/design.md, "Document vector"), and ``(configuration)`` is what the two
+markers add. Every entry is
 computed from the grouped terms, so the entries add up to the cosine of the
 encoded vectors only as far as the grouping reproduces the encoding.
 """
@@ -23,6 +26,8 @@ from duckdb_vsa.terms import TooComplex
 
 KEYS_ENTRY = "(keys)"
 OTHER_ENTRY = "(other)"
+#: The part of every similarity that both vectors carrying one configuration's marker give.
+MARKER_ENTRY = "(configuration)"
 
 _UNLIMITED = 2**31
 
@@ -118,28 +123,34 @@ def explain(
     Returns
     -------
     list of (str, float)
-        ``(path, contribution)``, largest first: the shared paths, ``(keys)``
-        and ``(other)``. Documents nested beyond the role family's chain depth
-        give the single entry ``("$", cosine)``.
+        ``(path, contribution)``, largest first: the shared paths, ``(keys)``,
+        ``(other)`` and ``(configuration)``. Documents nested beyond the role
+        family's chain depth give the single entry ``("$", cosine)``.
     """
     try:
         groups, bags = path_vectors(engine, [doc_a, doc_b], positions)
     except TooComplex:
         encoded = engine.encode_values([doc_a, doc_b]).astype(np.float64)
         return [("$", float(encoded[0] @ encoded[1]))]
-    x = sum(groups[0].values(), np.zeros(engine.dim)) + bags[0]
-    y = sum(groups[1].values(), np.zeros(engine.dim)) + bags[1]
-    scale = 1.0 / float(np.linalg.norm(x) * np.linalg.norm(y))
+    # A document vector's head is its unnormalised sum scaled to a fixed norm; its
+    # last coordinates are the configuration's marker, the same in both vectors.
+    basis = engine.basis
+    head = engine.dim - basis.marker_size
+    marker = float(basis.marker.astype(np.float64) @ basis.marker.astype(np.float64))
+    x = (sum(groups[0].values(), np.zeros(engine.dim)) + bags[0])[:head]
+    y = (sum(groups[1].values(), np.zeros(engine.dim)) + bags[1])[:head]
+    scale = (1.0 - marker) / float(np.linalg.norm(x) * np.linalg.norm(y))
     entries = [
-        (path, float(vector @ groups[1][path]) * scale)
+        (path, float(vector[:head] @ groups[1][path][:head]) * scale)
         for path, vector in groups[0].items()
         if path in groups[1]
     ]
-    keys = float(bags[0] @ bags[1]) * scale
     if bags[0].any() and bags[1].any():
-        entries.append((KEYS_ENTRY, keys))
+        entries.append((KEYS_ENTRY, float(bags[0][:head] @ bags[1][:head]) * scale))
     # The cross terms between different paths (and between paths and key bags).
     shared = sum(c for _, c in entries)
     entries.append((OTHER_ENTRY, float(x @ y) * scale - shared))
+    if marker:
+        entries.append((MARKER_ENTRY, marker))
     entries.sort(key=lambda e: (-e[1], e[0]))
     return entries

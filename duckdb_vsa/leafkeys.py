@@ -111,14 +111,36 @@ def leaf_key(value: Any) -> Any:
     return leaf
 
 
+def present(obj: dict) -> dict:
+    """An object without its null members: a member whose value is null is absent.
+
+    So ``{"a": 1, "b": null}`` encodes as ``{"a": 1}``, and a DuckDB STRUCT (whose
+    absent fields read as NULL) as the JSON text it came from. Returns ``obj``
+    itself when it has no null member.
+
+    Examples
+    --------
+    >>> present({"a": 1, "b": None}), present({"c": [None]})
+    ({'a': 1}, {'c': [None]})
+    """
+    try:
+        has_null = None in obj.values()
+    except (TypeError, ValueError):  # values that do not compare (arrays): looked at one by one
+        has_null = any(v is None for v in obj.values())
+    if not has_null:
+        return obj
+    return {k: v for k, v in obj.items() if v is not None}
+
+
 def sorted_members(obj: dict) -> list[tuple[str, Any]]:
-    """An object's members in reverse key order (a stack then pops them in key order).
+    """An object's present members in reverse key order (a stack pops them in key order).
 
     Raises
     ------
     TypeError
         If a key is not a string.
     """
+    obj = present(obj)
     for key in obj:
         if type(key) is not str:
             raise WrongTypeError(f"Object keys must be strings, got {key!r}.")

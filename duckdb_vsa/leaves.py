@@ -81,6 +81,20 @@ def text_features(text: str, max_chars: int) -> tuple[list[str], list[str]]:
     return tokens, grams
 
 
+def string_weights(folded: Sequence[str], config: EncoderConfig) -> np.ndarray:
+    """Weights of string leaves: ``clip((n / unit) ** p, 1, max)`` for ``n`` trigrams.
+
+    ``folded`` are the casefolded strings as their trigram bags see them (the
+    first ``max_text_chars`` characters); a string of ``n`` characters has
+    ``n`` boundary-padded trigrams. A string of up to ``unit`` trigrams weighs 1
+    (as much as a number or a literal, so a short label keeps its share of a
+    document and can be probed); a longer one more, up to ``max``.
+    """
+    n = np.fromiter(map(len, folded), dtype=np.float64, count=len(folded))
+    ratio = np.maximum(n, 1.0) / config.string_unit_trigrams
+    return np.clip(ratio**config.string_weight_power, 1.0, config.string_weight_max)
+
+
 class LeafEncoder:
     """Computes leaf vectors for one configuration, caching string leaves.
 
@@ -192,9 +206,10 @@ class LeafEncoder:
         levels = self.levels(needed)
         feats = levels[np.searchsorted(needed, lower)] * coef_lower[:, None]
         feats += levels[np.searchsorted(needed, lower + 1)] * coef_upper[:, None]
-        if self.config.w_num_exact > 0:
+        cfg = self.config
+        if cfg.w_num_exact > 0:
             exact = self.atoms.atoms("num", [repr(float(v)) for v in values])
-            feats += self.config.w_num_exact * exact.astype(np.float64)
+            feats += cfg.w_num_exact * exact.astype(np.float64)
             feats /= np.sqrt(np.square(feats).sum(axis=1))[:, None]
         return feats.astype(np.float32)
 
@@ -239,18 +254,22 @@ class LeafEncoder:
         return dots[inverse.reshape(-1)]
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of strings under the ``text`` hint: tokens and trigrams only."""
+        """Vectors of strings under the ``text`` hint: tokens and trigrams only.
+
+        Unit vectors, times :func:`string_weights` when ``string_weight_power > 0``.
+        """
         return self._cached_strings([("text", t) for t in texts], list(texts), w_str=0.0)
 
     def strings(
         self, texts: Sequence[str], out: np.ndarray | None = None, at: np.ndarray | None = None
     ) -> np.ndarray:
-        """Unit vectors of distinct strings: whole-string atom + token bag + trigram bag.
+        """Vectors of distinct strings: whole-string atom + token bag + trigram bag.
 
-        ``normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
+        ``weight * normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
         + w_gram/sqrt(n_g) sum atom(gram, g))`` over the casefolded word tokens
         ``t`` and the boundary-padded character trigrams ``g`` of the first
-        ``max_text_chars`` characters.
+        ``max_text_chars`` characters; ``weight`` is 1 unless
+        ``string_weight_power > 0`` (see :func:`string_weights`).
 
         With ``out`` (and ``at``, the rows of ``out`` to fill, one per text),
         the vectors are written there and ``out`` is returned.
@@ -353,7 +372,10 @@ class LeafEncoder:
             squares[b : b + _NORM_BLOCK_ROWS] = np.square(
                 out[b : b + _NORM_BLOCK_ROWS], dtype=np.float64
             ).sum(axis=1)
-        out *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
+        scale = 1.0 / np.sqrt(squares)
+        if cfg.string_weight_power > 0:
+            scale *= string_weights(folded, cfg)
+        out *= scale.astype(np.float32)[:, None]
         return out
 
     def _gram_sums(self, folded: list[str], n_grams: np.ndarray) -> np.ndarray:

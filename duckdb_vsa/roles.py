@@ -267,21 +267,44 @@ class SignedPermutationRoles(RoleFamily):
     """Random signed permutations: ``(R y)_i = s_i * y[p_i]``.
 
     An op is a pair ``(p, s)``: ``p`` an int32 permutation, ``s`` float32 signs.
+    A role's signs are its own, drawn from its name; its permutation is one of
+    :data:`BASE_PERMUTATIONS` random permutations of the seed, chosen by its
+    name. Two roles with the same permutation still bind a vector to nearly
+    orthogonal vectors (their signs differ at random), and a new role costs one
+    row of random signs instead of a sort of D random keys, which matters when
+    documents have many distinct keys (maps keyed by ids, dates or hashes).
     """
 
     name = "perm"
+    #: Permutations the roles of one seed share (each role picks one by its name).
+    BASE_PERMUTATIONS = 64
+
+    def __init__(self, dim: int, seed: int, cache_bytes: int) -> None:
+        super().__init__(dim, seed, cache_bytes)
+        self._bases: np.ndarray | None = None
+
+    def _base_permutations(self) -> np.ndarray:
+        if self._bases is None:
+            digests = [
+                prng.digest(self.seed, "role-permutation", str(i))
+                for i in range(self.BASE_PERMUTATIONS)
+            ]
+            self._bases = prng.permutation_rows(digests, self.dim).astype(np.int32)
+        return self._bases
 
     def _generate(self, roles):
+        bases = self._base_permutations()
         out = []
         for lo in range(0, len(roles), _DRAW_BLOCK):
             block = roles[lo : lo + _DRAW_BLOCK]
-            perms = prng.permutation_rows(
-                [prng.digest(self.seed, "role", r) for r in block], self.dim
-            ).astype(np.int32)
-            signs = prng.sign_vectors(
-                [prng.digest(self.seed, "role-sign", r) for r in block], self.dim
-            )
-            out.extend(zip(perms, signs))
+            digests = [prng.digest(self.seed, "role", r) for r in block]
+            which = [
+                int.from_bytes(prng.digest(self.seed, "role-choice", r)[:4], "little")
+                % self.BASE_PERMUTATIONS
+                for r in block
+            ]
+            signs = prng.sign_rows(digests, self.dim).astype(np.float32)
+            out.extend((bases[w], s) for w, s in zip(which, signs))
         return out
 
     def identity(self) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from duckdb_vsa.leafkeys import (
     hinted_leaf,
     object_scale,
     plain,
+    present,
     scalar_leaf,
     sorted_members,
 )
@@ -234,6 +235,7 @@ class Flattener:
         signature_append = self.key_signatures.append
         row_leaves_append = self.row_leaves.append
         leaf_of = scalar_leaf
+        present_members = present
         skipped: list[int] = []
         n_terms = self.n_terms
         n_docs = len(docs)
@@ -251,6 +253,7 @@ class Flattener:
                     value, cs = pop()
                     kind = type(value)
                     if kind is dict:
+                        value = present_members(value)
                         if not value:
                             leaf = LIT_OBJECT
                         else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from duckdb_vsa.basis import Basis
+from duckdb_vsa.basis import MARKER_VALUE, Basis
 from duckdb_vsa.errors import DocumentError, WrongTypeError
 from duckdb_vsa.leafkeys import (
     LIT_ARRAY,
@@ -25,6 +25,7 @@ from duckdb_vsa.leafkeys import (
     hinted_leaf,
     leaf_key,
     object_scale,
+    present,
     sorted_members,
 )
 from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
@@ -38,6 +39,8 @@ def _collect_leaves(doc: Any) -> tuple[list[Any], list[str]]:
     stack = [(doc, 0)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = present(value)
         if isinstance(value, dict) and value:
             if depth >= MAX_DEPTH:
                 raise DocumentError(DEPTH_MESSAGE)
@@ -78,10 +81,10 @@ class _Frame:
     def __init__(self, value: Any, label: str | int | None, dim: int) -> None:
         self.is_object = isinstance(value, dict)
         self.label = label
-        self.n = len(value)
         # Children are popped from the end: objects in sorted key order, arrays
         # from the last element to the first, as Horner's rule needs.
         self.pending = sorted_members(value) if self.is_object else list(enumerate(value))
+        self.n = len(self.pending)
         self.acc_s = np.zeros(dim)
         self.acc_c = np.zeros(dim)
         self.acc_horner: np.ndarray | None = None
@@ -143,6 +146,8 @@ def tree_terms(
     def start(
         value: Any, label: str | int | None, path: tuple[Any, ...], kind: Any, depth: int
     ) -> _Frame | tuple[np.ndarray, np.ndarray]:
+        if isinstance(value, dict):
+            value = present(value)
         if isinstance(value, (dict, list, tuple)) and value:
             frame = _Frame(value, label, dim)
             frame.path, frame.kind = path, kind
@@ -235,9 +240,22 @@ def encode_tree(
     """
     s, c, k = tree_terms(basis, doc, root_path)
     cfg = basis.config
-    total = s if strict else s + cfg.alpha * c + cfg.beta * k
-    norm = np.linalg.norm(total)
+    if strict:
+        return _unit(basis, s)
+    # The head carries the content, the last coordinates the configuration's marker.
+    head = basis.dim - basis.marker_size
+    out = np.empty(basis.dim)
+    out[:head] = _unit(basis, (s + cfg.alpha * c + cfg.beta * k)[:head])
+    out[:head] *= np.sqrt(1.0 - basis.marker_size * MARKER_VALUE**2)
+    out[head:] = basis.marker
+    return out
+
+
+def _unit(basis: Basis, vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to unit length; the null atom's coordinates if it is zero."""
+    norm = np.linalg.norm(vector)
     if not norm > 1e-30:
         # As the batch engine: a document vector is never zero.
-        return basis.leaf_matrix([LIT_NULL])[0].astype(np.float64)
-    return total / norm
+        null = basis.leaf_matrix([LIT_NULL])[0][: len(vector)].astype(np.float64)
+        return null / np.linalg.norm(null)
+    return vector / norm

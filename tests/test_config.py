@@ -18,10 +18,11 @@ from duckdb_vsa.errors import InvalidArgumentError, UnknownOptionError
 #: The default configuration as docs/design.md, "Fingerprint", writes it.
 DEFAULT_JSON = (
     '{"alpha": 0.3, "beta": 0.2, "binding": "perm", "dim": 1024, "max_text_chars": 4096, '
-    '"number_bandwidth": 0.2, "number_scale": 0.01, "seed": 0, "version": 2, "w_bag": 1.0, '
+    '"number_bandwidth": 0.2, "number_scale": 0.01, "seed": 0, "string_unit_trigrams": 12.0, '
+    '"string_weight_max": 4.0, "string_weight_power": 0.75, "version": 3, "w_bag": 1.0, '
     '"w_gram": 1.0, "w_num_exact": 0.0, "w_seq": 0.5, "w_str": 0.0, "w_tok": 0.0}'
 )
-DEFAULT_FINGERPRINT = "6d15561c8b6497d0"
+DEFAULT_FINGERPRINT = "2b2d199af6870fca"
 
 #: A valid value other than the default for every option.
 CHANGED = {
@@ -39,6 +40,9 @@ CHANGED = {
     "beta": 0.0,
     "w_num_exact": 0.5,
     "max_text_chars": 100,
+    "string_weight_power": 0.5,
+    "string_unit_trigrams": 8.0,
+    "string_weight_max": 2.0,
     "fields": {"$.sku": "category"},
 }
 
@@ -60,9 +64,12 @@ def test_defaults() -> None:
         "beta": 0.2,
         "w_num_exact": 0.0,
         "max_text_chars": 4096,
+        "string_weight_power": 0.75,
+        "string_unit_trigrams": 12.0,
+        "string_weight_max": 4.0,
         "fields": (),
     }
-    assert ENCODER_VERSION == 2
+    assert ENCODER_VERSION == 3
 
 
 # -- validation --------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def test_the_fingerprint_of_hints_follows_the_documented_recipe() -> None:
     document["fields"] = {"$.sku": {"kind": "category"}, "$.year": {"kind": "number", "scale": 5.0}}
     canonical = json.dumps(document, sort_keys=True)
     assert cfg.fingerprint == hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
-    assert cfg.fingerprint == "7ba059431235a179"
+    assert cfg.fingerprint == "ed88e88710cd0be8"
 
 
 def test_the_fingerprint_covers_every_option() -> None:
@@ -207,13 +214,13 @@ def test_as_dict_holds_the_version_and_every_option() -> None:
 def test_describe_lists_dim_seed_binding_and_the_options_off_their_defaults() -> None:
     cfg = EncoderConfig(dim=256, alpha=0.5)
     assert (
-        cfg.describe()
-        == f"dim=256, seed=0, binding='perm', alpha=0.5 (fingerprint {cfg.fingerprint})"
+        cfg.describe() == "dim=256, seed=0, binding='perm', alpha=0.5 "
+        f"(encoder version 3, fingerprint {cfg.fingerprint})"
     )
     default = EncoderConfig()
     assert (
-        default.describe()
-        == f"dim=1024, seed=0, binding='perm' (fingerprint {DEFAULT_FINGERPRINT})"
+        default.describe() == "dim=1024, seed=0, binding='perm' "
+        f"(encoder version 3, fingerprint {DEFAULT_FINGERPRINT})"
     )
     hinted = EncoderConfig(
         dim=64,
@@ -225,5 +232,5 @@ def test_describe_lists_dim_seed_binding_and_the_options_off_their_defaults() ->
     assert hinted.describe() == (
         "dim=64, seed=3, binding='haar', w_tok=0.5, "
         'fields={"$.sku": {"kind": "category"}, "$.year": {"kind": "number", "scale": 5.0}} '
-        f"(fingerprint {hinted.fingerprint})"
+        f"(encoder version 3, fingerprint {hinted.fingerprint})"
     )

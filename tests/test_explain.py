@@ -33,6 +33,8 @@ def test_contributions_sum_to_the_similarity(binding: str) -> None:
 
 def leaf_paths(doc: object, prefix: tuple = ()) -> set[str]:
     """Every leaf path of a parsed document, positions written [*]."""
+    if isinstance(doc, dict):
+        doc = {k: v for k, v in doc.items() if v is not None}  # a null member is absent
     if isinstance(doc, dict) and doc:
         return set().union(*(leaf_paths(v, (*prefix, k)) for k, v in doc.items()))
     if isinstance(doc, list) and doc:
@@ -65,19 +67,31 @@ def test_each_contribution_equals_the_tree_evaluators_path_vectors(options: dict
         a, b = parse_json(a_text), parse_json(b_text)
         x_parts, x = tree_path_vectors(enc, a)
         y_parts, y = tree_path_vectors(enc, b)
-        scale = 1.0 / (np.linalg.norm(x) * np.linalg.norm(y))
+        # The marker takes the last coordinates, 2**-8 each, of every document vector.
+        head = 128 - 8
+        marker = 8 * 2.0**-16
+        scale = (1.0 - marker) / (np.linalg.norm(x[:head]) * np.linalg.norm(y[:head]))
         explained = dict(enc.explain(a_text, b_text))
         shared = set(x_parts) & set(y_parts)
-        assert shared == set(explained) - {"(keys)", "(other)"}
+        assert shared == set(explained) - {"(keys)", "(other)", "(configuration)"}
+        assert explained["(configuration)"] == pytest.approx(marker, abs=1e-12)
         for path in shared:
-            expected = float(x_parts[path] @ y_parts[path]) * scale
+            expected = float(x_parts[path][:head] @ y_parts[path][:head]) * scale
             assert explained[path] == pytest.approx(expected, abs=1e-6), path
 
 
 def test_shared_fields_get_the_credit() -> None:
     enc = duckdb_vsa.Encoder(dim=1024)
     parts = dict(enc.explain(A, B))
-    assert set(parts) == {"$.name", "$.born", "$.field", "$.tags[*]", "(keys)", "(other)"}
+    assert set(parts) == {
+        "$.name",
+        "$.born",
+        "$.field",
+        "$.tags[*]",
+        "(keys)",
+        "(other)",
+        "(configuration)",
+    }
     for path in ("$.name", "$.field", "$.born", "$.tags[*]"):
         assert parts[path] > 0.1
     assert abs(parts["(other)"]) < 0.1

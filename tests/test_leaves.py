@@ -66,7 +66,10 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reference_string(config: EncoderConfig, text: str) -> np.ndarray:
-    """normalise(w_str atom(str) + w_tok bag(tokens) + w_gram bag(trigrams)), in float64."""
+    """weight * normalise(w_str atom(str) + w_tok bag(tokens) + w_gram bag(trigrams)), float64.
+
+    The weight of a string of ``n`` trigrams is ``clip((n / unit) ** p, 1, max)``.
+    """
     atoms = AtomSource(config.dim, config.seed)
     folded = text[: config.max_text_chars].casefold()
     padded = "\x02" + folded + "\x03"
@@ -79,7 +82,12 @@ def reference_string(config: EncoderConfig, text: str) -> np.ndarray:
         v += config.w_tok / math.sqrt(len(tokens)) * atoms.atoms("tok", tokens).sum(axis=0)
     whole = 1.0 if not grams and not tokens else config.w_str
     v += whole * atoms.atom("str", text)
-    return v / np.linalg.norm(v)
+    n = max(len(folded), 1)
+    weight = min(
+        max((n / config.string_unit_trigrams) ** config.string_weight_power, 1.0),
+        config.string_weight_max,
+    )
+    return weight * v / np.linalg.norm(v)
 
 
 def reference_number(config: EncoderConfig, x: float) -> np.ndarray:
@@ -351,8 +359,10 @@ def test_string_vectors_are_the_normalised_sum_of_their_atoms(options) -> None:
     enc = leaf_encoder(**options)
     got = enc.strings(STRINGS)
     for text, row in zip(STRINGS, got):
+        np.testing.assert_allclose(row, reference_string(enc.config, text), rtol=0, atol=8e-6)
+    flat = leaf_encoder(**options, string_weight_power=0.0).strings(STRINGS)
+    for row in flat:
         assert_unit(row, D)
-        np.testing.assert_allclose(row, reference_string(enc.config, text), rtol=0, atol=2e-6)
 
 
 def test_a_string_vector_does_not_depend_on_its_batch() -> None:

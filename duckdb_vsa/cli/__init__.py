@@ -93,6 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     except VsaError as err:
         message = str(err)
     except duckdb.Error as err:
+        # DuckDB turns an interrupt that arrives inside one of its calls back into
+        # Python (reading a registered Arrow table) into an error of its own.
+        if _SIGNALLED:
+            return _signal_exit(_SIGNALLED[-1])
         message = f"DuckDB: {err}"
     except MemoryError:
         message = "Out of memory; lower --chunk-size, or use a machine with more memory."
@@ -103,36 +107,57 @@ def _run(args: argparse.Namespace) -> int:
         where = f" {err.filename}" if getattr(err, "filename", None) else ""
         message = f"Cannot access{where}: {err.strerror or err}."
     except Terminated:
-        print(f"{PROG}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _signal_exit(signal.SIGTERM)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return _signal_exit(signal.SIGINT)
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return 1
+
+
+def _signal_exit(signum: int) -> int:
+    """Say that a signal stopped the run; its exit code (130 for Ctrl-C, 143 for SIGTERM)."""
+    what = "terminated" if signum == signal.SIGTERM else "interrupted"
+    print(f"{PROG}: {what}", file=sys.stderr)
+    return 128 + signum
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is, so that it cleans up as after Ctrl-C."""
 
 
+#: The signals received while a command runs, newest last.
+_SIGNALLED: list[int] = []
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     # A second SIGTERM ends the process at once; the next run removes what is left.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _SIGNALLED.append(signal.SIGTERM)
     raise Terminated()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _SIGNALLED.append(signal.SIGINT)
+    raise KeyboardInterrupt()
 
 
 @contextlib.contextmanager
 def _terminated_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated` (in the main thread only)."""
+    """While inside, SIGTERM raises :class:`Terminated` and both signals are remembered.
+
+    (In the main thread only: signal handlers can be set nowhere else.)
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _SIGNALLED.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _silence_stdout() -> None:
