@@ -6,7 +6,8 @@ the encoder configuration twice: in the column's comment
 the metadata table ``duckdb_vsa_columns`` in schema main of the table's
 database (for a temporary table, a temporary one), which :func:`column_info`
 reads. The table macros then refuse to compare a column with a connection, or
-with another column, of a different configuration.
+with another column, of a different configuration. Recording a column also
+installs its table's change triggers (see :mod:`duckdb_vsa.db.changes`).
 
 Table names are resolved by :mod:`duckdb_vsa.db.names` everywhere, the macros'
 check included (:func:`recorded_sql`), so a check reads the comment of the very
@@ -24,6 +25,7 @@ from typing import Any
 import duckdb
 
 from duckdb_vsa.config import EncoderConfig
+from duckdb_vsa.db.changes import watch_column
 from duckdb_vsa.db.encoders import registered_encoder, registration
 from duckdb_vsa.db.names import (
     SNAPSHOT_SQL,
@@ -35,11 +37,13 @@ from duckdb_vsa.db.names import (
     fold,
     resolve_relation,
     resolve_table,
+    stored_key,
+    stored_name,
     table_columns,
 )
 from duckdb_vsa.db.udf import ensure_function
-from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError, VsaError
-from duckdb_vsa.sqltext import display_name, qualified, quote_ident, quote_literal, split_identifier
+from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
+from duckdb_vsa.sqltext import qualified, quote_ident, quote_literal
 
 __all__ = [
     "COMMENT_PREFIX",
@@ -304,22 +308,6 @@ def _metadata_table(relation: Relation) -> Relation:
     return Relation(relation.database, "main", METADATA_TABLE)
 
 
-def _stored_name(relation: Relation) -> str:
-    """``relation``'s name in its database's metadata table: ``t`` in main, else ``s.t``."""
-    parts = relation.parts[2:] if fold(relation.schema) == "main" else relation.parts[1:]
-    return display_name(parts)
-
-
-def _stored_key(name: Any, database: str) -> tuple[str, str, str] | None:
-    """The table a stored name means, relative to the metadata table's database."""
-    try:
-        parts = split_identifier(name)
-    except VsaError:
-        return None
-    full = {1: (database, "main", *parts), 2: (database, *parts), 3: parts}.get(len(parts))
-    return None if full is None else (fold(full[0]), fold(full[1]), fold(full[2]))
-
-
 def _metadata_rows(
     con: duckdb.DuckDBPyConnection, relation: Relation, column: str
 ) -> tuple[bool, list[tuple[Any, ...]]]:
@@ -343,7 +331,7 @@ def _metadata_rows(
         for row in rows
         if isinstance(row[2], str)
         and fold(row[2]) == wanted
-        and _stored_key(row[1], meta.database) == relation.key()
+        and stored_key(row[1], meta.database) == relation.key()
     ]
 
 
@@ -360,7 +348,10 @@ def record_column(
     Writes the column comment the SQL macros check and the row of
     ``duckdb_vsa_columns`` that :func:`column_info` reads, as
     :func:`encode_column` does after filling a column (the command line's
-    ``encode`` calls it after writing a table).
+    ``encode`` calls it after writing a table). Also installs the table's
+    change triggers (:func:`~duckdb_vsa.db.changes.watch_column`) where it can,
+    so that ``vsa_search`` and the other search macros keep an exact matrix of
+    the column between changes instead of scanning it per query.
 
     Parameters
     ----------
@@ -408,7 +399,7 @@ def record_column(
     con.execute(
         f"INSERT INTO {meta.sql} VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
-            _stored_name(relation),
+            stored_name(relation),
             column.name,
             json_col,
             config.fingerprint,
@@ -417,6 +408,7 @@ def record_column(
             rows,
         ],
     ).fetchall()
+    watch_column(con, relation, column.name)
 
 
 def column_info(con: duckdb.DuckDBPyConnection, table: str, vec_col: str) -> dict[str, Any] | None:
