@@ -127,6 +127,17 @@ class SyncState:
             return self.fingerprint
         return None
 
+    def matches(self, signature: str | None) -> bool:
+        """Whether a running query's snapshot has ``signature``, this state read meanwhile.
+
+        Any mode will do here: DuckDB does not vacuum rows that a running
+        transaction may still see, so rows cannot have been renumbered between
+        the query's snapshot and this one if their change counts agree.
+        """
+        if not signature:
+            return False
+        return self.signature(signature.split("|", 1)[0]) == signature
+
     def proves(self, signature: str | None) -> bool:
         """Whether a query whose snapshot has ``signature`` sees the rows this state saw.
 

@@ -183,7 +183,7 @@ def catch_up(
     source = live.source
     with snapshot(con) as cur:
         state = read_state(cur, source)
-        if not state.proves(wanted):
+        if not state.matches(wanted):
             return None
         if state == live.state:
             return live
