@@ -278,8 +278,8 @@ def test_uncommitted_inserts_and_deletes_are_seen_by_their_transaction(db) -> No
     assert 1003 in found and not found & set(range(40, 61))
     # Another connection sees the committed table, through the index.
     assert answered_by_index(other)
-    assert 1003 not in {r[0] for r in rows(other, "SELECT id FROM vsa_index_search('items', "
-                                                  "(SELECT vec FROM items WHERE id = 3), k := 400)")}  # fmt: skip # noqa: E501
+    sql = "SELECT id FROM vsa_index_search('items', (SELECT vec FROM items WHERE id = 3), k := 400)"
+    assert 1003 not in {r[0] for r in rows(other, sql)}
     rows(db, "COMMIT")
     assert_macros_equal_the_scan(db)
     assert_macros_equal_the_scan(other)
@@ -295,9 +295,8 @@ def test_a_transaction_that_started_before_a_commit_sees_its_own_snapshot(db) ->
     rows(db, "DELETE FROM items WHERE id < 100")
     assert_macros_equal_the_scan(db)  # the index moves on to the committed table
     assert rows(reader, "SELECT count(*) FROM items") == [(300,)]
-    got = {r[0] for r in rows(reader, "SELECT id FROM vsa_index_search('items', "
-                                      "(SELECT vec FROM items WHERE id = 5), k := 400)")}  # fmt: skip
-    assert got == set(range(300))
+    sql = "SELECT id FROM vsa_index_search('items', (SELECT vec FROM items WHERE id = 5), k := 400)"
+    assert {r[0] for r in rows(reader, sql)} == set(range(300))
     rows(reader, "COMMIT")
     reader.close()
 
