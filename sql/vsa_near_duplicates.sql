@@ -61,8 +61,8 @@ WITH
     __vsa_rows AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_id, __vsa_t AS __vsa_row,
                __vsa_t[__vsa_vec_col] AS __vsa_v
-        FROM query_table(__vsa_tbl::VARCHAR) __vsa_t
-        WHERE (SELECT __vsa_ticket IS NULL FROM __vsa_gate)
+        FROM (SELECT * FROM query_table(__vsa_tbl::VARCHAR)
+              LIMIT (SELECT CASE WHEN __vsa_ticket IS NULL THEN NULL ELSE 0 END FROM __vsa_gate)) __vsa_t
     ),
     __vsa_vecs AS MATERIALIZED (
         SELECT __vsa_id,

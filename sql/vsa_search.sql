@@ -67,12 +67,12 @@ WITH
         JOIN query(__vsa_plan_of('rows', 'search', __vsa_tbl, __vsa_vec_col, __vsa_index)) __vsa_r
           ON __vsa_r.__vsa_rowid = __vsa_hits.__vsa_hit.rowid
     ),
-    -- The builtin branch: reads nothing unless there is no ticket.
+    -- The builtin branch: reads nothing unless there is no ticket (LIMIT 0 stops the scan).
     __vsa_rows AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_id, __vsa_t AS __vsa_row,
                __vsa_t[__vsa_vec_col] AS __vsa_v
-        FROM query_table(__vsa_tbl::VARCHAR) __vsa_t
-        WHERE (SELECT __vsa_ticket IS NULL FROM __vsa_gate)
+        FROM (SELECT * FROM query_table(__vsa_tbl::VARCHAR)
+              LIMIT (SELECT CASE WHEN __vsa_ticket IS NULL THEN NULL ELSE 0 END FROM __vsa_gate)) __vsa_t
     ),
     __vsa_scored AS (
         SELECT __vsa_id, __vsa_row,

@@ -56,8 +56,8 @@ WITH
     __vsa_right AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_rid, __vsa_t AS __vsa_rrow,
                __vsa_t[__vsa_right_col] AS __vsa_rv
-        FROM query_table(__vsa_right_tbl::VARCHAR) __vsa_t
-        WHERE (SELECT __vsa_ticket IS NULL FROM __vsa_gate)
+        FROM (SELECT * FROM query_table(__vsa_right_tbl::VARCHAR)
+              LIMIT (SELECT CASE WHEN __vsa_ticket IS NULL THEN NULL ELSE 0 END FROM __vsa_gate)) __vsa_t
     ),
     __vsa_rvec AS (
         SELECT __vsa_rid,

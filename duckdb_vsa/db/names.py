@@ -73,13 +73,15 @@ SCHEMAS_SQL = (
     "FROM duckdb_schemas())"
 )
 
-#: SQL: every table and view, as the list :class:`CatalogSnapshot` reads.
+#: SQL: every table and view, as the list :class:`CatalogSnapshot` reads (DuckDB's own
+#: information_schema and pg_catalog views left out: no macro reads them).
 RELATIONS_SQL = (
     "(SELECT list(struct_pack(database_name := database_name, schema_name := schema_name, "
     "name := name, kind := kind)) FROM ("
     "SELECT database_name, schema_name, table_name AS name, 'table' AS kind FROM duckdb_tables() "
     "UNION ALL "
-    "SELECT database_name, schema_name, view_name AS name, 'view' AS kind FROM duckdb_views()))"
+    "SELECT database_name, schema_name, view_name AS name, 'view' AS kind FROM duckdb_views() "
+    "WHERE NOT internal))"
 )
 
 #: SQL: the settings the rule depends on, in the order :meth:`CatalogSnapshot.from_rows` takes.

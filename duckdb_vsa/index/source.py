@@ -16,8 +16,8 @@ Signatures come in modes:
 
 - ``"w"``: the table is watched (see :mod:`duckdb_vsa.db.changes`): the
   statements logged by its triggers, whether all three triggers exist, the
-  column's type and position, and a hash of its first vectors. Lookups in small
-  tables and a read of a few rows, whatever the table's size.
+  column's type and a hash of its first vectors. Lookups in small tables and a
+  read of a few rows, whatever the table's size.
 - ``"wr"``: ``"w"`` plus the row count and the sum of the rowids. DuckDB
   renumbers rows when a checkpoint vacuums deleted ones, without firing a
   trigger; while a table holds deleted rows not yet vacuumed, an index checks
@@ -93,26 +93,18 @@ class IndexSource:
     def _watch(self) -> Watch:
         return Watch(self.relation, self.column, self.watch)
 
-    def column_type_sql(self) -> str:
-        """SQL: ``'<data type>@<position>'`` of the column, ``'?'`` if it is gone."""
-        db, schema, table = (quote_literal(p) for p in self.relation.parts)
-        return (
-            "coalesce((SELECT data_type || '@' || column_index::VARCHAR FROM duckdb_columns() "
-            f"WHERE database_name = {db} AND schema_name = {schema} AND table_name = {table} "
-            f"AND column_name = {quote_literal(self.column)}), '?')"
-        )
-
     def sample_sql(self) -> str:
-        """SQL: a hash of the first vectors of the table.
+        """SQL: the column's type and a hash of the first vectors of the table.
 
         ``ALTER TABLE ... ALTER COLUMN ... USING`` rewrites a column without
-        firing a trigger or changing the catalog when the type stays; it is
-        seen when it changes these vectors.
+        firing a trigger, and without changing the catalog when the type
+        stays; it is seen when it changes the type or these vectors.
         """
         col = quote_ident(self.column)
         return (
-            f"(SELECT coalesce(hash(list(__vsa_s.v)), 0)::VARCHAR FROM (SELECT {col} AS v "
-            f"FROM {self.table} LIMIT {SAMPLE_ROWS}) __vsa_s)"
+            "(SELECT coalesce(any_value(typeof(__vsa_s.v)), '?') || '@' || "
+            "coalesce(hash(list(__vsa_s.v)), 0)::VARCHAR FROM (SELECT "
+            f"{col} AS v FROM {self.table} LIMIT {SAMPLE_ROWS}) __vsa_s)"
         )
 
     def rowids_sql(self) -> str:
@@ -145,17 +137,16 @@ class IndexSource:
         ValueError
             If ``mode`` is a watched mode and the source has no watch.
         """
-        kind = self.column_type_sql()
         if mode in ("w", "wr"):
             if not self.watch:
                 raise ValueError("Internal error: a watched signature of an unwatched table.")
             watch = self._watch
             core = (
                 f"'{mode}|' || {watch.counts_sql()} || '|' || {watch.triggers_sql()}::VARCHAR "
-                f"|| '|' || {kind} || '|' || {self.sample_sql()}"
+                f"|| '|' || {self.sample_sql()}"
             )
             return core if mode == "w" else f"{core} || '|' || {self.rowids_sql()}"
-        return f"'{mode}|' || {kind} || '|' || {self.fingerprint_sql()}"
+        return f"'{mode}|' || {self.sample_sql()} || '|' || {self.fingerprint_sql()}"
 
     def signature_sql(self, mode: str, shadow_check: str = "true") -> str:
         """A query giving the signature in mode ``mode`` in the caller's snapshot.
