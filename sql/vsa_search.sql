@@ -32,20 +32,25 @@ CREATE OR REPLACE TEMP MACRO __vsa_search(
     __vsa_who, __vsa_tbl, __vsa_vec_col, __vsa_index, __vsa_query, __vsa_k_arg
 ) AS TABLE
 WITH
+    -- The query once: a macro argument is pasted wherever it is named.
+    __vsa_input AS MATERIALIZED (
+        SELECT __vsa_query AS __vsa_q0, __vsa_k_arg AS __vsa_k0
+    ),
     __vsa_args AS MATERIALIZED (
         SELECT
             CASE
-                WHEN __vsa_query IS NULL THEN error(__vsa_who || ': the query vector is NULL.')
-                WHEN len(__vsa_query) <> ${dim} THEN error(
-                    __vsa_who || ': the query vector has length ' || len(__vsa_query)::VARCHAR
+                WHEN __vsa_q0 IS NULL THEN error(__vsa_who || ': the query vector is NULL.')
+                WHEN len(__vsa_q0) <> ${dim} THEN error(
+                    __vsa_who || ': the query vector has length ' || len(__vsa_q0)::VARCHAR
                     || ' but this connection''s encoder makes FLOAT[${dim}]; encode the query '
                     || 'with vsa_encode on the same configuration.')
-                ELSE __vsa_query::FLOAT[${dim}]
+                ELSE __vsa_q0::FLOAT[${dim}]
             END AS __vsa_q,
-            CASE WHEN __vsa_k_arg IS NULL OR __vsa_k_arg < 1
+            CASE WHEN __vsa_k0 IS NULL OR __vsa_k0 < 1
                  THEN error(__vsa_who || ': k must be a positive integer.')
-                 ELSE __vsa_k_arg::BIGINT END AS __vsa_k,
+                 ELSE __vsa_k0::BIGINT END AS __vsa_k,
             __vsa_check_column(__vsa_who, __vsa_tbl, __vsa_vec_col) AS __vsa_ok
+        FROM __vsa_input
     ),
     __vsa_gate AS MATERIALIZED (
         SELECT __vsa_ticket_of('search', __vsa_tbl, __vsa_vec_col, __vsa_index) AS __vsa_ticket
