@@ -46,6 +46,9 @@ __all__ = [
 FOLD_FRACTION = 0.05
 #: ... or past this many rows.
 FOLD_ROWS = 200_000
+#: Scores closer than this (relative) may be one value rounded two ways.
+_TIE = 1e-5
+
 #: Settings of the base that setting on the live index changes (shared by its generations).
 _FORWARDED = ("ef_search", "nprobe")
 
@@ -314,20 +317,51 @@ class LiveIndex(VectorIndex):
         scores = np.concatenate([hits.scores, more.scores])
         base = self.base
         if isinstance(base, ExactIndex) and len(ids):
-            # Two matrix products of different shapes may round one vector's score
-            # differently (BLAS picks other kernels), which would break a tie between
-            # a row of the base and an equal appended one. Scores of the candidates
-            # are computed again, alike for all, so equal vectors tie exactly.
-            q = query_matrix(queries, self.dim)
-            vectors = np.concatenate(
-                [
-                    base.vectors[np.searchsorted(base.ids, hits.ids)],
-                    self.delta.vectors[np.searchsorted(self.delta.ids, more.ids)],
-                ]
-            )
-            exact = np.einsum("ij,ij->i", q[rows].astype(np.float64), vectors.astype(np.float64))
-            scores = exact.astype(np.float32)
+            scores = self._retie(queries, rows, ids, scores, len(hits.ids))
         return rank_hits(rows, ids, scores, m, k)
+
+    def _retie(
+        self,
+        queries: Any,
+        rows: np.ndarray,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        from_base: int,
+    ) -> np.ndarray:
+        """Scores of candidates from base and appended rows, equal for equal vectors.
+
+        Two matrix products of different shapes may round one vector's score
+        differently (BLAS picks other kernels), which would break a tie between
+        a row of the base and an equal appended one. Where a query has a base
+        and an appended candidate within rounding of each other, its candidates
+        are scored again alike (in float64).
+        """
+        assert isinstance(self.base, ExactIndex) and self.delta is not None
+        source = np.arange(len(ids)) >= from_base
+        order = np.lexsort((scores, rows))
+        r, s, src = rows[order], scores[order], source[order]
+        close = (
+            (r[1:] == r[:-1])
+            & (src[1:] != src[:-1])
+            & (np.abs(s[1:] - s[:-1]) <= _TIE * np.maximum(np.abs(s[1:]), 1.0))
+        )
+        if not close.any():
+            return scores
+        redo = np.isin(rows, np.unique(r[1:][close]))
+        q = query_matrix(queries, self.dim)
+        picked = np.flatnonzero(redo)
+        base_part, delta_part = picked[picked < from_base], picked[picked >= from_base]
+        vectors = np.concatenate(
+            [
+                self.base.vectors[np.searchsorted(self.base.ids, ids[base_part])],
+                self.delta.vectors[np.searchsorted(self.delta.ids, ids[delta_part])],
+            ]
+        )
+        at = np.concatenate([base_part, delta_part])
+        exact = np.einsum("ij,ij->i", q[rows[at]].astype(np.float64), vectors.astype(np.float64))
+        out = scores.copy()
+        out[at] = exact.astype(np.float32)
+        return out
 
     # -- moving on ------------------------------------------------------------------------
 
