@@ -97,16 +97,6 @@ class Watch:
             f"::VARCHAR FROM {self.changes.sql} WHERE watch = {quote_literal(self.key)})"
         )
 
-    def triggers_sql(self) -> str:
-        """SQL: how many of the watch's three triggers exist, in the query's snapshot."""
-        names = ", ".join(quote_literal(self.trigger_name(e)) for e in EVENTS)
-        db, schema, table = (quote_literal(p) for p in self.relation.parts)
-        return (
-            "(SELECT count(*) FROM duckdb_triggers() WHERE database_name = "
-            f"{db} AND schema_name = {schema} AND table_name = {table} "
-            f"AND trigger_name IN ({names}))"
-        )
-
 
 def _trigger_rows(
     con: duckdb.DuckDBPyConnection, relation: Relation

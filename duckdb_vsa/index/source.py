@@ -15,9 +15,9 @@ The index itself reads the committed table through a helper connection
 Signatures come in modes:
 
 - ``"w"``: the table is watched (see :mod:`duckdb_vsa.db.changes`): the
-  statements logged by its triggers, whether all three triggers exist, the
-  column's type and a hash of its first vectors. Lookups in small tables and a
-  read of a few rows, whatever the table's size.
+  statements logged by its triggers, the column's type and a hash of its first
+  vector. A lookup in a small table and a read of one row, whatever the table's
+  size. (Whether the three triggers exist is checked when the query is planned.)
 - ``"wr"``: ``"w"`` plus the row count and the sum of the rowids. DuckDB
   renumbers rows when a checkpoint vacuums deleted ones, without firing a
   trigger; while a table holds deleted rows not yet vacuumed, an index checks
@@ -38,9 +38,6 @@ __all__ = ["CHECKS", "MODES", "IndexSource", "rows_sql"]
 
 #: What a fingerprint hashes when the table is not watched (see :func:`duckdb_vsa.build_index`).
 CHECKS = ("full", "sample")
-
-#: Vectors hashed by every watched signature (see :meth:`IndexSource.sample_sql`).
-SAMPLE_ROWS = 3
 
 #: Signature modes, from cheapest to most thorough.
 MODES = ("w", "wr", "f", "s")
@@ -94,7 +91,7 @@ class IndexSource:
         return Watch(self.relation, self.column, self.watch)
 
     def sample_sql(self) -> str:
-        """SQL: the column's type and a hash of the first vectors of the table.
+        """SQL: the column's type and a hash of the first vector of the table.
 
         ``ALTER TABLE ... ALTER COLUMN ... USING`` rewrites a column without
         firing a trigger, and without changing the catalog when the type
@@ -102,9 +99,8 @@ class IndexSource:
         """
         col = quote_ident(self.column)
         return (
-            "(SELECT coalesce(any_value(typeof(__vsa_s.v)), '?') || '@' || "
-            "coalesce(hash(list(__vsa_s.v)), 0)::VARCHAR FROM (SELECT "
-            f"{col} AS v FROM {self.table} LIMIT {SAMPLE_ROWS}) __vsa_s)"
+            f"coalesce((SELECT typeof({col}) || '@' || coalesce(hash({col}), 0)::VARCHAR "
+            f"FROM {self.table} LIMIT 1), '?')"
         )
 
     def rowids_sql(self) -> str:
@@ -141,10 +137,7 @@ class IndexSource:
             if not self.watch:
                 raise ValueError("Internal error: a watched signature of an unwatched table.")
             watch = self._watch
-            core = (
-                f"'{mode}|' || {watch.counts_sql()} || '|' || {watch.triggers_sql()}::VARCHAR "
-                f"|| '|' || {self.sample_sql()}"
-            )
+            core = f"'{mode}|' || {watch.counts_sql()} || '|' || {self.sample_sql()}"
             return core if mode == "w" else f"{core} || '|' || {self.rowids_sql()}"
         return f"'{mode}|' || {self.sample_sql()} || '|' || {self.fingerprint_sql()}"
 

@@ -151,7 +151,7 @@ def _append_only(old: SyncState, new: SyncState) -> bool:
     if old.watched is None or new.watched is None:
         return False
     if old.watched.split("|")[2:] != new.watched.split("|")[2:]:
-        return False  # the triggers or the column's type or position changed
+        return False  # the column's type, or its first vector, changed
     (ins_old, del_old), (ins_new, del_new) = old.counts or (0, 0), new.counts or (0, 0)
     if del_new != del_old or ins_new < ins_old:
         return False
