@@ -120,10 +120,11 @@ def build_index(
     INSERTs (COPY and the appender included), DELETEs (TRUNCATE included) and
     UPDATEs of the column; each query compares the count it sees with the
     index's. Appended rows are searched exactly beside the index (merged into
-    it past 5 % of its rows); after deletes and updates the rows are paired
-    with the stored vectors by content, so only new vectors are read. Inside a
-    transaction that changed the table and has not committed, the macros fall
-    back to DuckDB's builtin scan. Where triggers cannot be installed (a
+    it past 10 % of its rows); after deletes and updates an exact index reads
+    the column again, an approximate one pairs the rows with its stored
+    vectors by content and reads only new vectors. Inside a transaction that
+    changed the table and has not committed, the macros fall back to DuckDB's
+    builtin scan. Where triggers cannot be installed (a
     temporary table, a read-only database, a table with FOR EACH ROW
     triggers), each query hashes the column instead (``check``).
 

@@ -10,9 +10,10 @@ transaction when it has one.
 - rows were only appended (the log shows inserts and no delete, and no vacuum
   renumbered rows): the new rows, read by rowid, are added beside the base;
 - anything else (deletes, updates of the vector, a vacuum, an unwatched table
-  whose fingerprint changed): the rowids and content hashes of every row are
-  read, each row is paired with a stored vector of the same content, and only
-  rows whose content is new are read in full (:meth:`LiveIndex.resynced`).
+  whose fingerprint changed): an exact index reads the column again (that is
+  all building one takes); an approximate one reads the rowid and content hash
+  of every row, pairs each row with a stored vector of the same content, and
+  reads only rows whose content is new (:meth:`LiveIndex.resynced`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 from duckdb_vsa.arrays import vectors_from_arrow
 from duckdb_vsa.errors import VectorShapeError
 from duckdb_vsa.index.base import VectorIndex
+from duckdb_vsa.index.exact import ExactIndex
 from duckdb_vsa.index.live import LiveIndex, SyncState
 from duckdb_vsa.index.source import IndexSource
 
@@ -193,6 +195,15 @@ def catch_up(
                 keep = pc.is_valid(table.column(2))
                 rowids, hashes, vectors = _rows(table.filter(keep), source)
                 return live.with_rows(state, rowids, hashes, vectors)
+        base = live.base
+        if isinstance(base, ExactIndex):
+            # Reading the column is all an exact index is built from, and hashing
+            # every vector to pair rows with stored ones costs as much.
+            rows = _rows(arrow(cur, source.vectors_sql()), source)
+            maker = lambda vectors, ids: ExactIndex(  # noqa: E731
+                vectors, ids, block_bytes=base.block_bytes, copy=False
+            )
+            return new_live(source, state, rows, maker)
         got = arrow(cur, source.hashes_sql())
         rowids = got.column(0).to_numpy().astype(np.int64, copy=False)
         hashes = got.column(1).to_numpy().astype(np.uint64, copy=False)
