@@ -179,7 +179,7 @@ def make(
     if watch is not None:
         compact_changes(con, watch)
     source = IndexSource(name, relation, column, dim, check, "" if watch is None else watch.key)
-    state, rows = read_all(con, source)
+    state, rows = read_all(con, source, hashed=method != "exact")
     where = f"Column {column!r} of {relation.display}"
     try:
         live = new_live(source, state, rows, index_maker(method, options, block_bytes))

@@ -299,7 +299,7 @@ class IndexCatalog:
             rows = cur.execute(f"SELECT count(*) FROM {source.table}").fetchall()[0][0]
             if not self.make_room(int(rows) * source.dim * 4, entry):
                 return None
-        state, rows = read_all(cur, source)
+        state, rows = read_all(cur, source, hashed=entry.method != "exact")
         if entry.method == "exact":
             return new_live(source, state, rows, index_maker("exact", {}, entry.block_bytes))
         definition = entry.definition

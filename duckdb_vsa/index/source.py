@@ -182,7 +182,7 @@ class IndexSource:
         """The mode of this source's fingerprint when the table is not watched."""
         return "f" if self.check == "full" else "s"
 
-    def vectors_sql(self, after: int | None = None) -> str:
+    def vectors_sql(self, after: int | None = None, *, hashed: bool = True) -> str:
         """A query giving ``rowid, hash, vector`` of rows, by rowid.
 
         Parameters
@@ -190,10 +190,14 @@ class IndexSource:
         after : int, optional
             Only rows with a larger rowid (rows appended since), NULL vectors
             included; without it, every row with a vector.
+        hashed : bool, default True
+            Hash each vector (what an approximate index pairs rows by); else the
+            hash is 0, and the column is not hashed (an exact index reads it again).
         """
         col = quote_ident(self.column)
         where = f"rowid > {int(after)}" if after is not None else f"{col} IS NOT NULL"
-        return f"SELECT rowid, hash({col}), {col} FROM {self.table} WHERE {where} ORDER BY rowid"
+        digest = f"hash({col})" if hashed else "0::UBIGINT"
+        return f"SELECT rowid, {digest}, {col} FROM {self.table} WHERE {where} ORDER BY rowid"
 
     def hashes_sql(self) -> str:
         """A query giving ``rowid, hash`` of every row with a vector, by rowid."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -111,11 +110,16 @@ def _rows(table: pa.Table, source: IndexSource) -> Rows:
     return rowids, hashes, _matrix(table.column(2), source.dim, _where(source))
 
 
-def read_all(con: duckdb.DuckDBPyConnection, source: IndexSource) -> tuple[SyncState, Rows]:
-    """The table's state and every row with a vector, in one snapshot."""
+def read_all(
+    con: duckdb.DuckDBPyConnection, source: IndexSource, *, hashed: bool = True
+) -> tuple[SyncState, Rows]:
+    """The table's state and every row with a vector, in one snapshot.
+
+    ``hashed=False`` leaves the content hashes 0 (an exact index does not use them).
+    """
     with snapshot(con) as cur:
         state = read_state(cur, source)
-        rows = _rows(arrow(cur, source.vectors_sql()), source)
+        rows = _rows(arrow(cur, source.vectors_sql(hashed=hashed)), source)
     return state, rows
 
 
@@ -190,7 +194,8 @@ def catch_up(
         if state == live.state:
             return live
         if _append_only(live.state, state):
-            table = arrow(cur, source.vectors_sql(live.state.max_rowid))
+            hashed = not isinstance(live.base, ExactIndex)
+            table = arrow(cur, source.vectors_sql(live.state.max_rowid, hashed=hashed))
             if table.num_rows == state.count - live.state.count:
                 keep = pc.is_valid(table.column(2))
                 rowids, hashes, vectors = _rows(table.filter(keep), source)
@@ -199,7 +204,7 @@ def catch_up(
         if isinstance(base, ExactIndex):
             # Reading the column is all an exact index is built from, and hashing
             # every vector to pair rows with stored ones costs as much.
-            rows = _rows(arrow(cur, source.vectors_sql()), source)
+            rows = _rows(arrow(cur, source.vectors_sql(hashed=False)), source)
             maker = lambda vectors, ids: ExactIndex(  # noqa: E731
                 vectors, ids, block_bytes=base.block_bytes, copy=False
             )
@@ -221,8 +226,3 @@ def new_live(
     base = make(vectors, rowids)
     base.source = source
     return LiveIndex(base, hashes, source=source, state=state)
-
-
-def describe(live: Any) -> str:
-    """A short description for messages: kind, rows, table and column."""
-    return f"{type(live.base).__name__} of {live.source.display_table}.{live.source.column}"
