@@ -385,6 +385,9 @@ def test_create_list_and_drop_from_sql_leave_no_trace(db) -> None:
 
 def test_drop_after_the_table_was_dropped_leaves_no_trace(db) -> None:
     duckdb_vsa.build_index(db, "items", "vec")
+    assert rows(db, "SELECT count(*) FROM duckdb_triggers()") == [(3,)]
+    tables = "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'duckdb_vsa%'"
+    assert rows(db, tables)[0][0]
     rows(db, "DROP TABLE items")
     duckdb_vsa.drop_index(db, "items")
     assert rows(db, "SELECT table_name FROM duckdb_tables()") == []
