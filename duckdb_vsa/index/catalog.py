@@ -120,7 +120,7 @@ def build_index(
     INSERTs (COPY and the appender included), DELETEs (TRUNCATE included) and
     UPDATEs of the column; each query compares the count it sees with the
     index's. Appended rows are searched exactly beside the index (merged into
-    it past 10 % of its rows); after deletes and updates an exact index reads
+    it past 5 % of its rows); after deletes and updates an exact index reads
     the column again, an approximate one pairs the rows with its stored
     vectors by content and reads only new vectors. Inside a transaction that
     changed the table and has not committed, the macros fall back to DuckDB's

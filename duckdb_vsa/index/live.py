@@ -14,10 +14,11 @@ Every change makes a new :class:`LiveIndex`; one that a query is searching is
 never modified.
 
 Thresholds (measured with ``benchmarks/live_index.py``): at 100,000 x 1,024 an
-exact search of base and appended rows cost 1 to 4 % more than one of their
-union for 1 to 10 % of appended rows, while merging them (a new copy of the
-matrix) cost about half of a 2,000-query join; so appended rows are merged
-when they pass :data:`FOLD_FRACTION` of the base or :data:`FOLD_ROWS` rows.
+exact search of base and appended rows cost at most 3 % more than one of their
+union for 1 to 5 % of appended rows, and 0 to 25 % more at 10 %, while merging
+them (a new copy of the matrix) cost about half of a 2,000-query join; so
+appended rows are merged when they pass :data:`FOLD_FRACTION` of the base or
+:data:`FOLD_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: Appended rows are merged into the base past this share of the base's rows ...
-FOLD_FRACTION = 0.10
+FOLD_FRACTION = 0.05
 #: ... or past this many rows.
 FOLD_ROWS = 200_000
 #: Scores closer than this (relative) may be one value rounded two ways.
