@@ -346,11 +346,14 @@ def get_index(con: duckdb.DuckDBPyConnection, name: str) -> LiveIndex:
 
 def _current(catalog: IndexCatalog, entry: Entry) -> LiveIndex:
     """The entry's index, loaded and caught up with the committed table where possible."""
-    with catalog.cursor() as cur:
-        state = cur.execute(entry.source.state_sql()).fetchall()[0]
-    now = SyncState.from_row(state)
-    signature = now.signature(now.mode)
-    catalog.ticket(entry.handle, signature)
+    try:
+        with catalog.cursor() as cur:
+            state = cur.execute(entry.source.state_sql()).fetchall()[0]
+        now = SyncState.from_row(state)
+        catalog.ticket(entry.handle, now.signature(now.mode))
+    except duckdb.Error:
+        # A temporary table: helper connections cannot read it; the index is as built.
+        pass
     if entry.live is None:
         raise CatalogError(f"The duckdb_vsa index {entry.source.name!r} could not be loaded.")
     return entry.live
