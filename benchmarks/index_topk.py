@@ -136,7 +136,7 @@ def run(
     con.execute("CREATE TABLE targets_untracked AS SELECT * FROM targets").fetchall()
     con.execute("CREATE VIEW targets_view AS SELECT * FROM targets").fetchall()
     # What encode_column records: the column's configuration, and its change triggers.
-    record_column(con, "targets", "v", "v", encoder.config, n_targets)
+    record_column(con, "targets", "v", "v", encoder.config, n_targets, watch=True)
     costs: list[list] = []
     size = f"{n_queries:,} × {n_targets:,}"
     for label, table in ((PLAIN, "targets"), (UNTRACKED, "targets_untracked")):

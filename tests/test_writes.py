@@ -225,7 +225,9 @@ def test_after_a_write_the_macros_equal_the_builtin_scan(db, write, with_index) 
         duckdb_vsa.build_index(db, "items", "vec")
     else:
         # encode_column's record watches the column; an exact matrix is cached for it.
-        record_column(db, "items", "tag", "vec", duckdb_vsa.register(db, dim=D).config, 300)
+        record_column(
+            db, "items", "tag", "vec", duckdb_vsa.register(db, dim=D).config, 300, watch=True
+        )
     assert_macros_equal_the_scan(db)
     db.register("__test_arrow", arrow_rows(tied(300, seed=5)))
     for statement in WRITES[write]:
@@ -425,7 +427,8 @@ def test_the_plain_macros_equal_the_builtin_scan_ties_included(seed) -> None:
     # Whole groups of equal vectors: ties that decide which rows make the top k.
     x[rng.choice(len(x), 40, replace=False)] = x[0]
     load(con, "items", x)
-    record_column(con, "items", "tag", "vec", duckdb_vsa.register(con, dim=D).config, len(x))
+    config = duckdb_vsa.register(con, dim=D).config
+    record_column(con, "items", "tag", "vec", config, len(x), watch=True)
     assert_macros_equal_the_scan(con)
     rows(con, "INSERT INTO items SELECT id + 5000, 'copy', vec FROM items WHERE id % 11 = 0")
     assert_macros_equal_the_scan(con)

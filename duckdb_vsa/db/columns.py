@@ -6,8 +6,8 @@ the encoder configuration twice: in the column's comment
 the metadata table ``duckdb_vsa_columns`` in schema main of the table's
 database (for a temporary table, a temporary one), which :func:`column_info`
 reads. The table macros then refuse to compare a column with a connection, or
-with another column, of a different configuration. Recording a column also
-installs its table's change triggers (see :mod:`duckdb_vsa.db.changes`).
+with another column, of a different configuration. :func:`encode_column` also
+installs the table's change triggers (see :mod:`duckdb_vsa.db.changes`).
 
 Table names are resolved by :mod:`duckdb_vsa.db.names` everywhere, the macros'
 check included (:func:`recorded_sql`), so a check reads the comment of the very
@@ -272,7 +272,7 @@ def encode_column(
             ).fetchall()
         finally:
             con.execute(f"DROP TABLE IF EXISTS {scratch}").fetchall()
-    record_column(con, table, json_col, vector_name, encoder.config, done)
+    record_column(con, table, json_col, vector_name, encoder.config, done, watch=True)
     return {
         "table": table,
         "column": vec_col,
@@ -342,16 +342,15 @@ def record_column(
     vec_col: str,
     config: EncoderConfig,
     rows: int,
+    *,
+    watch: bool = False,
 ) -> None:
     """Record that ``config`` made the vectors of column ``vec_col`` of ``table``.
 
     Writes the column comment the SQL macros check and the row of
     ``duckdb_vsa_columns`` that :func:`column_info` reads, as
     :func:`encode_column` does after filling a column (the command line's
-    ``encode`` calls it after writing a table). Also installs the table's
-    change triggers (:func:`~duckdb_vsa.db.changes.watch_column`) where it can,
-    so that ``vsa_search`` and the other search macros keep an exact matrix of
-    the column between changes instead of scanning it per query.
+    ``encode`` calls it after writing a table).
 
     Parameters
     ----------
@@ -366,6 +365,13 @@ def record_column(
         The configuration that made the vectors.
     rows : int
         How many rows were encoded.
+    watch : bool, default False
+        Also install the table's change triggers
+        (:func:`~duckdb_vsa.db.changes.watch_column`) where it can, so that
+        ``vsa_search`` and the other search macros keep an exact matrix of the
+        column between changes instead of scanning it per query (the log table
+        ``duckdb_vsa_changes`` then appears in the table's database).
+        :func:`encode_column` does.
 
     Raises
     ------
@@ -408,7 +414,8 @@ def record_column(
             rows,
         ],
     ).fetchall()
-    watch_column(con, relation, column.name)
+    if watch:
+        watch_column(con, relation, column.name)
 
 
 def column_info(con: duckdb.DuckDBPyConnection, table: str, vec_col: str) -> dict[str, Any] | None:
