@@ -83,6 +83,9 @@ SQL_OBJECTS = (
     "vsa_index_search",
     "vsa_index_topk_join",
     "vsa_index_near_duplicates",
+    "vsa_create_index",
+    "vsa_drop_index",
+    "vsa_indexes",
 )
 
 _EXPLAIN_TYPE = pa.list_(pa.struct([("path", pa.string()), ("contribution", pa.float32())]))

@@ -30,8 +30,10 @@ from duckdb_vsa.cli.staging import (
     temporary_path,
 )
 from duckdb_vsa.config import EncoderConfig
+from duckdb_vsa.db.changes import CHANGES_TABLE
 from duckdb_vsa.db.columns import METADATA_TABLE, column_info, record_column, recorded_columns
 from duckdb_vsa.db.names import Relation, resolve_relation
+from duckdb_vsa.index.store import DATA_TABLE, INDEXES_TABLE
 from duckdb_vsa.sqltext import display_name, qualified, quote_ident, split_identifier
 
 #: Key of the Parquet schema metadata that records the encoder configuration.
@@ -39,6 +41,10 @@ PARQUET_METADATA_KEY = b"duckdb_vsa"
 DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
 #: DuckDB's buffer budget when encode writes a database (it spills beyond it).
 DUCKDB_MEMORY_LIMIT = "256MB"
+
+
+#: Tables duckdb_vsa keeps in a database beside the user's (never a store).
+PACKAGE_TABLES = frozenset({METADATA_TABLE, CHANGES_TABLE, INDEXES_TABLE, DATA_TABLE})
 
 
 def encoding_metadata(
@@ -450,7 +456,7 @@ class Store:
             "WHERE database_name = current_database() ORDER BY schema_name <> 'main', "
             "schema_name, table_name"
         ).fetchall()
-        tables = [r for r in rows if r[2] != METADATA_TABLE and not is_staging_table(r[2])]
+        tables = [r for r in rows if r[2] not in PACKAGE_TABLES and not is_staging_table(r[2])]
         names = ", ".join(shown_name(s, t) for _, s, t in tables) or "none"
         if table is None:
             if len(tables) != 1:

@@ -6,7 +6,8 @@ the encoder configuration twice: in the column's comment
 the metadata table ``duckdb_vsa_columns`` in schema main of the table's
 database (for a temporary table, a temporary one), which :func:`column_info`
 reads. The table macros then refuse to compare a column with a connection, or
-with another column, of a different configuration.
+with another column, of a different configuration. :func:`encode_column` also
+installs the table's change triggers (see :mod:`duckdb_vsa.db.changes`).
 
 Table names are resolved by :mod:`duckdb_vsa.db.names` everywhere, the macros'
 check included (:func:`recorded_sql`), so a check reads the comment of the very
@@ -24,6 +25,7 @@ from typing import Any
 import duckdb
 
 from duckdb_vsa.config import EncoderConfig
+from duckdb_vsa.db.changes import watch_column
 from duckdb_vsa.db.encoders import registered_encoder, registration
 from duckdb_vsa.db.names import (
     SNAPSHOT_SQL,
@@ -35,11 +37,13 @@ from duckdb_vsa.db.names import (
     fold,
     resolve_relation,
     resolve_table,
+    stored_key,
+    stored_name,
     table_columns,
 )
 from duckdb_vsa.db.udf import ensure_function
-from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError, VsaError
-from duckdb_vsa.sqltext import display_name, qualified, quote_ident, quote_literal, split_identifier
+from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
+from duckdb_vsa.sqltext import qualified, quote_ident, quote_literal
 
 __all__ = [
     "COMMENT_PREFIX",
@@ -268,7 +272,7 @@ def encode_column(
             ).fetchall()
         finally:
             con.execute(f"DROP TABLE IF EXISTS {scratch}").fetchall()
-    record_column(con, table, json_col, vector_name, encoder.config, done)
+    record_column(con, table, json_col, vector_name, encoder.config, done, watch=True)
     return {
         "table": table,
         "column": vec_col,
@@ -304,22 +308,6 @@ def _metadata_table(relation: Relation) -> Relation:
     return Relation(relation.database, "main", METADATA_TABLE)
 
 
-def _stored_name(relation: Relation) -> str:
-    """``relation``'s name in its database's metadata table: ``t`` in main, else ``s.t``."""
-    parts = relation.parts[2:] if fold(relation.schema) == "main" else relation.parts[1:]
-    return display_name(parts)
-
-
-def _stored_key(name: Any, database: str) -> tuple[str, str, str] | None:
-    """The table a stored name means, relative to the metadata table's database."""
-    try:
-        parts = split_identifier(name)
-    except VsaError:
-        return None
-    full = {1: (database, "main", *parts), 2: (database, *parts), 3: parts}.get(len(parts))
-    return None if full is None else (fold(full[0]), fold(full[1]), fold(full[2]))
-
-
 def _metadata_rows(
     con: duckdb.DuckDBPyConnection, relation: Relation, column: str | None
 ) -> tuple[bool, list[tuple[Any, ...]]]:
@@ -343,7 +331,7 @@ def _metadata_rows(
         for row in rows
         if isinstance(row[2], str)
         and (wanted is None or fold(row[2]) == wanted)
-        and _stored_key(row[1], meta.database) == relation.key()
+        and stored_key(row[1], meta.database) == relation.key()
     ]
 
 
@@ -370,6 +358,8 @@ def record_column(
     vec_col: str,
     config: EncoderConfig,
     rows: int,
+    *,
+    watch: bool = False,
 ) -> None:
     """Record that ``config`` made the vectors of column ``vec_col`` of ``table``.
 
@@ -391,6 +381,13 @@ def record_column(
         The configuration that made the vectors.
     rows : int
         How many rows were encoded.
+    watch : bool, default False
+        Also install the table's change triggers
+        (:func:`~duckdb_vsa.db.changes.watch_column`) where it can, so that
+        ``vsa_search`` and the other search macros keep an exact matrix of the
+        column between changes instead of scanning it per query (the log table
+        ``duckdb_vsa_changes`` then appears in the table's database).
+        :func:`encode_column` does.
 
     Raises
     ------
@@ -424,7 +421,7 @@ def record_column(
     con.execute(
         f"INSERT INTO {meta.sql} VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
-            _stored_name(relation),
+            stored_name(relation),
             column.name,
             json_col,
             config.fingerprint,
@@ -433,6 +430,8 @@ def record_column(
             rows,
         ],
     ).fetchall()
+    if watch:
+        watch_column(con, relation, column.name)
 
 
 def column_info(con: duckdb.DuckDBPyConnection, table: str, vec_col: str) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from duckdb_vsa.errors import CatalogError, InvalidArgumentError
+from duckdb_vsa.errors import CatalogError, InvalidArgumentError, VsaError
 from duckdb_vsa.sqltext import display_name, qualified, split_identifier
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
     "resolve_table",
     "search_path_entries",
     "snapshot",
+    "stored_key",
+    "stored_name",
     "table_columns",
 ]
 
@@ -71,13 +73,15 @@ SCHEMAS_SQL = (
     "FROM duckdb_schemas())"
 )
 
-#: SQL: every table and view, as the list :class:`CatalogSnapshot` reads.
+#: SQL: every table and view, as the list :class:`CatalogSnapshot` reads (DuckDB's own
+#: information_schema and pg_catalog views left out: no macro reads them).
 RELATIONS_SQL = (
     "(SELECT list(struct_pack(database_name := database_name, schema_name := schema_name, "
     "name := name, kind := kind)) FROM ("
     "SELECT database_name, schema_name, table_name AS name, 'table' AS kind FROM duckdb_tables() "
     "UNION ALL "
-    "SELECT database_name, schema_name, view_name AS name, 'view' AS kind FROM duckdb_views()))"
+    "SELECT database_name, schema_name, view_name AS name, 'view' AS kind FROM duckdb_views() "
+    "WHERE NOT internal))"
 )
 
 #: SQL: the settings the rule depends on, in the order :meth:`CatalogSnapshot.from_rows` takes.
@@ -460,3 +464,34 @@ def find_column(columns: Iterable[Column], name: str) -> Column | None:
         return None
     wanted = fold(name)
     return next((c for c in columns if fold(c.name) == wanted), None)
+
+
+def stored_name(relation: Relation) -> str:
+    """``relation``'s name as the tables duckdb_vsa keeps in its database record it.
+
+    ``t`` for a table in schema main, else ``s.t``: the name stays right when
+    the database file is attached under another name.
+
+    Examples
+    --------
+    >>> stored_name(Relation("db", "main", "T")), stored_name(Relation("db", "s", "a.b"))
+    ('T', 's."a.b"')
+    """
+    parts = relation.parts[2:] if fold(relation.schema) == "main" else relation.parts[1:]
+    return display_name(parts)
+
+
+def stored_key(name: Any, database: str) -> tuple[str, str, str] | None:
+    """The relation a :func:`stored_name` means in ``database``, as :meth:`Relation.key`.
+
+    Examples
+    --------
+    >>> stored_key('s."a.b"', "Db")
+    ('db', 's', 'a.b')
+    """
+    try:
+        parts = split_identifier(name)
+    except VsaError:
+        return None
+    full = {1: (database, "main", *parts), 2: (database, *parts), 3: parts}.get(len(parts))
+    return None if full is None else (fold(full[0]), fold(full[1]), fold(full[2]))

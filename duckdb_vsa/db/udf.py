@@ -70,6 +70,7 @@ def ensure_function(
     *,
     kind: str = "arrow",
     null_handling: str = "default",
+    side_effects: bool = False,
 ) -> bool:
     """Create the Python function ``name`` in ``con``'s database unless it exists.
 
@@ -90,6 +91,10 @@ def ensure_function(
         DuckDB's UDF type: whole Arrow chunks, or one row per call.
     null_handling : {"default", "special"}, default "default"
         ``"special"`` hands NULL arguments to ``fn``, which may return NULL.
+    side_effects : bool, default False
+        True for a function whose result may change between calls with the
+        same arguments (it reads or writes the database): DuckDB then neither
+        folds it into a constant nor reuses a result.
 
     Returns
     -------
@@ -119,6 +124,7 @@ def ensure_function(
                 return_type,
                 type=kind,
                 null_handling=null_handling,
+                side_effects=side_effects,
             )
             _KEEPALIVE.append((cursor, fn))
         return True

@@ -102,6 +102,11 @@ class VectorIndex(abc.ABC):
         return len(self.ids)
 
     @property
+    def slots(self) -> int:
+        """Vectors a search looks at: ``len(self)``, plus any whose row is gone."""
+        return len(self)
+
+    @property
     def build_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`~duckdb_vsa.build_index` beyond the defaults that make
         this kind of index again (``{}`` for an exact index); error messages quote them."""
@@ -307,7 +312,12 @@ Candidates = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def ragged_search(
-    index: VectorIndex, queries: Any, k: int, exclude: Any, candidates: Candidates
+    index: VectorIndex,
+    queries: Any,
+    k: int,
+    exclude: Any,
+    candidates: Candidates,
+    extra: int = 0,
 ) -> Hits:
     """:meth:`VectorIndex.search_ragged` of an index that can find candidates.
 
@@ -326,6 +336,10 @@ def ragged_search(
         ``candidates(block, want)`` returns ``(rows, ids, scores)`` of at
         least the true (or, for an approximate index, the found) best ``want``
         of each query of ``block``, rows counted from the block's first query.
+    extra : int, default 0
+        Candidates asked for beyond ``k``: an index whose candidates may
+        include up to ``extra`` entries it then drops (vectors whose row is
+        gone) still returns ``k`` hits.
 
     Returns
     -------
@@ -334,7 +348,7 @@ def ragged_search(
     k = positive_k(k)
     q = query_matrix(queries, index.dim)
     skip = exclude_ids(exclude, len(q))
-    want = min(k + (skip is not None), len(index))
+    want = min(k + (skip is not None) + extra, index.slots)
     if want == 0 or len(q) == 0:
         return Hits.empty(len(q))
     parts = []

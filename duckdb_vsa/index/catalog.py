@@ -1,91 +1,61 @@
-"""The indexes of each database, and building, finding and dropping them.
+"""The indexes of each database: building, finding, listing and dropping them, from Python and SQL.
 
-:func:`build_index` reads a table's vector column into an index and puts it in
-the catalog of the table's database, where the ``vsa_index_*`` macros of every
-connection to that database reach it by name. The index records a fingerprint
-of the table; every query recomputes it in its own snapshot and the index
-refuses to answer when it differs, so a stale index raises instead of
-returning rows that are no longer there or no longer hold the indexed vector.
+:func:`build_index` (or ``SELECT vsa_create_index('tbl', 'vec')`` in SQL)
+reads a table's vector column into an index, installs statement triggers that
+count the table's changes (see :mod:`duckdb_vsa.db.changes`), and records the
+index in the table's database, so that it survives a restart: the first query
+that needs it after ``register`` loads it. ``vsa_search``, ``vsa_topk_join``
+and ``vsa_near_duplicates`` use an index of the table and column they are
+given; the ``vsa_index_*`` macros use one by name.
+
+Every query reads the table's change counter in its own snapshot and hands it
+to the index, which answers if it matches the rows the query sees, catches up
+with the committed table if that is what the query sees (appended rows are
+searched beside the index, other changes are matched by content), and else
+lets the macro fall back to DuckDB's builtin scan (a transaction that changed
+the table and has not committed). So writes never break a search.
 
 Memory: an exact index holds ``rows x dim x 4`` bytes until :func:`drop_index`
 (an HNSW index about ``rows x (dim x 4 + 8 x m + 20)``, an IVF index
-``rows x (dim x 4 + 16) + nlist x dim x 4``); each search call adds at most
-``block_bytes`` of scores plus a few candidate entries per query. Nothing else
-is cached.
+``rows x (dim x 4 + 16) + nlist x dim x 4``), plus the rows appended since it
+was built; the plain macros cache exact matrices of the columns they search
+within ``duckdb_vsa.index.registry.CACHE_BYTES``. Each search call adds at most
+``block_bytes`` of scores.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
+import json
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
-from duckdb_vsa.arrays import vectors_from_arrow
-from duckdb_vsa.db.columns import recorded_configuration
-from duckdb_vsa.db.encoders import registered_config
-from duckdb_vsa.db.names import find_column, resolve_table, table_columns
-from duckdb_vsa.errors import (
-    CatalogError,
-    ConfigMismatchError,
-    InvalidArgumentError,
-    NotRegisteredError,
-    VectorShapeError,
-    mismatch_message,
+from duckdb_vsa.db.encoders import configuration, registered_config
+from duckdb_vsa.db.names import (
+    RELATIONS_SQL,
+    SCHEMAS_SQL,
+    CatalogSnapshot,
+    Relation,
+    resolve_table,
 )
-from duckdb_vsa.index.ann import HnswIndex, IvfIndex, check_options, import_faiss
-from duckdb_vsa.index.base import VectorIndex
-from duckdb_vsa.index.exact import DEFAULT_BLOCK_BYTES, ExactIndex
-from duckdb_vsa.index.source import CHECKS, IndexSource
-from duckdb_vsa.index.udf import catalog_token, create_index_functions
-from duckdb_vsa.sqltext import quote_ident
+from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
+from duckdb_vsa.index.build import check_arguments, drop, make, vector_column
+from duckdb_vsa.index.exact import DEFAULT_BLOCK_BYTES
+from duckdb_vsa.index.live import LiveIndex, SyncState
+from duckdb_vsa.index.plan import entry_for_definition, named_entry, plan
+from duckdb_vsa.index.registry import Entry, IndexCatalog
+from duckdb_vsa.index.store import definitions
+from duckdb_vsa.index.udf import Handlers, catalog_token, create_index_functions
 
 __all__ = [
-    "IndexCatalog",
     "build_index",
     "drop_index",
     "ensure_index_functions",
     "get_index",
     "list_indexes",
 ]
-
-_ARRAY_TYPE = re.compile(r"^(?P<base>[A-Z][A-Z0-9_]*(?:\([0-9, ]+\))?)\[(?P<size>[0-9]*)\]$")
-
-
-@dataclasses.dataclass
-class IndexCatalog:
-    """The indexes of one DuckDB database instance, by name."""
-
-    token: str
-    indexes: dict[str, VectorIndex]
-    lock: threading.Lock
-
-    def get(self, name: str) -> VectorIndex:
-        """The index called ``name``.
-
-        Raises
-        ------
-        CatalogError
-            If there is none; the message lists the indexes there are.
-        """
-        with self.lock:
-            index = self.indexes.get(name)
-            names = sorted(self.indexes)
-        if index is None:
-            known = ", ".join(repr(n) for n in names) if names else "none"
-            raise CatalogError(
-                f"There is no duckdb_vsa index named {name!r} on this database (indexes: "
-                f"{known}). Build it with duckdb_vsa.build_index(con, table, column, "
-                f"name={name!r})."
-            )
-        return index
-
 
 # One catalog per database instance, by the token its __vsa_index_catalog() returns.
 _CATALOGS: dict[str, IndexCatalog] = {}
@@ -96,8 +66,9 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> IndexCatalog:
     with _LOCK:
         token = catalog_token(con)
         if token is None:
-            catalog = IndexCatalog(uuid.uuid4().hex, {}, threading.Lock())
-            create_index_functions(con, catalog.token, catalog.get)
+            catalog = IndexCatalog(uuid.uuid4().hex)
+            catalog.adopt(con)
+            create_index_functions(con, catalog.token, _handlers(catalog))
             _CATALOGS[catalog.token] = catalog
             return catalog
         found = _CATALOGS.get(token)
@@ -106,14 +77,15 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> IndexCatalog:
                 "This DuckDB database has duckdb_vsa index functions registered by another copy "
                 "of the package in this process; use a fresh connection."
             )
+        found.adopt(con)
         return found
 
 
 def ensure_index_functions(con: duckdb.DuckDBPyConnection) -> None:
     """Create the index functions on ``con``'s database if it does not have them yet.
 
-    :func:`~duckdb_vsa.register` calls this, so the ``vsa_index_*`` macros
-    always find their functions.
+    :func:`~duckdb_vsa.register` calls this, so the search macros always find
+    their functions (and indexes recorded in the database load on first use).
 
     Parameters
     ----------
@@ -134,24 +106,39 @@ def build_index(
     method: str = "exact",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     **options: Any,
-) -> VectorIndex:
-    """Build an in-memory index of a table's vector column for the ``vsa_index_*`` macros.
+) -> LiveIndex:
+    """Build an index of a table's vector column, kept in step with the table and in the database.
 
-    The column is read once into a float32 matrix (rows with a NULL vector are
-    left out). The index belongs to the database, not the connection: every
-    connection to it can use the index by name once ``register`` has been
-    called on it. It lives until :func:`drop_index` or the end of the process,
-    and holds ``rows x dim x 4`` bytes.
+    The column is read once (rows with a NULL vector are left out). The index
+    belongs to the database, not the connection: every connection to it uses
+    it once ``register`` has been called on it. ``vsa_search``,
+    ``vsa_topk_join`` and ``vsa_near_duplicates`` on that table and column use
+    it (an exact index first, if there are several), and the ``vsa_index_*``
+    macros use it by name.
 
-    The index records a fingerprint of the table, and every query through the
-    macros recomputes it in its own snapshot: after an INSERT, DELETE or UPDATE
-    of the table the macros raise an error until the index is rebuilt with
-    ``replace=True``.
+    Writes do not break it. Three statement triggers on the table count its
+    INSERTs (COPY and the appender included), DELETEs (TRUNCATE included) and
+    UPDATEs of the column; each query compares the count it sees with the
+    index's. Appended rows are searched exactly beside the index (merged into
+    it past 5 % of its rows); after deletes and updates an exact index reads
+    the column again, an approximate one pairs the rows with its stored
+    vectors by content and reads only new vectors. Inside a transaction that
+    changed the table and has not committed, the macros fall back to DuckDB's
+    builtin scan. Where triggers cannot be installed (a
+    temporary table, a read-only database, a table with FOR EACH ROW
+    triggers), each query hashes the column instead (``check``).
+
+    The index is recorded in the table's database (tables
+    ``duckdb_vsa_indexes`` and ``duckdb_vsa_index_data``, in schema main):
+    after a restart the first query that needs it loads it. An IVF index
+    keeps its cell centres and each vector's cell, so loading it runs no
+    k-means; an HNSW index keeps its graph.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        A connection on which :func:`duckdb_vsa.register` has been called.
+        A connection on which :func:`duckdb_vsa.register` has been called. The
+        triggers and records are written in its open transaction, if any.
     table : str
         A base table (``items``, ``main.items``, ``db.main.items``, ``"My
         Table"``), resolved as ``query_table`` resolves it on ``con``; views
@@ -164,35 +151,27 @@ def build_index(
     replace : bool, default False
         Replace an existing index of the same name instead of raising.
     check : {"full", "sample"}, default "full"
-        What the fingerprint hashes. ``"full"``: the row count and every
-        ``(rowid, vector)``; any change is caught, at the cost of hashing the
-        whole column on every query. ``"sample"``: the row count, every rowid
-        and three elements of each vector, several times cheaper. It catches
-        every INSERT, DELETE and UPDATE (DuckDB stores an updated vector under
-        a new rowid) and rows renumbered by a checkpoint, but not a vector
-        edited only outside the sampled elements and moved back onto its old
-        rowid by a checkpoint.
+        What each query hashes when the table cannot have triggers:
+        ``"full"``: every ``(rowid, vector)``; ``"sample"``: every rowid and
+        three elements of each vector, several times cheaper (DuckDB stores an
+        updated vector under a new rowid).
     method : {"exact", "hnsw", "ivf"}, default "exact"
-        The kind of index. ``"exact"``: brute force, the true top k
-        (:class:`~duckdb_vsa.index.ExactIndex`). ``"hnsw"``: an approximate
-        HNSW graph from faiss (:class:`~duckdb_vsa.index.HnswIndex`);
-        ``"ivf"``: an approximate k-means inverted file from faiss
-        (:class:`~duckdb_vsa.index.IvfIndex`), much quicker to build. Both are
-        for tables too large to scan per query and need
-        ``pip install "duckdb-vsa[ann]"``.
+        ``"exact"``: brute force, the true top k
+        (:class:`~duckdb_vsa.index.ExactIndex`). ``"hnsw"`` and ``"ivf"``:
+        approximate indexes from faiss (:class:`~duckdb_vsa.index.HnswIndex`,
+        :class:`~duckdb_vsa.index.IvfIndex`), for tables too large to scan
+        per query; they need ``pip install "duckdb-vsa[ann]"``.
     block_bytes : int, default DEFAULT_BLOCK_BYTES
         Scratch budget of each search call (score block); ``"exact"`` only.
     **options
-        Parameters of the ``"hnsw"`` index: ``m``, ``ef_construction``,
-        ``ef_search``, ``threads`` (see :class:`~duckdb_vsa.index.HnswIndex`);
-        of the ``"ivf"`` index: ``nlist``, ``nprobe``, ``threads`` (see
-        :class:`~duckdb_vsa.index.IvfIndex`).
+        Of ``"hnsw"``: ``m``, ``ef_construction``, ``ef_search``, ``threads``;
+        of ``"ivf"``: ``nlist``, ``nprobe``, ``threads``.
 
     Returns
     -------
-    VectorIndex
-        The index (an ``ExactIndex``, ``HnswIndex`` or ``IvfIndex`` whose ids
-        are the table's rowids).
+    LiveIndex
+        The index as it is now; its ``base`` is the ``ExactIndex``,
+        ``HnswIndex`` or ``IvfIndex``, whose ids are the table's rowids.
 
     Raises
     ------
@@ -231,9 +210,7 @@ def build_index(
     ... ).fetchall()
     [(42, 1.0)]
     """
-    if check not in CHECKS:
-        raise InvalidArgumentError(f"check must be 'full' or 'sample', got {check!r}.")
-    make = _index_maker(method, block_bytes, options)
+    checked = check_arguments(method, check, block_bytes, options)
     config = registered_config(con)
     if config is None:
         raise NotRegisteredError(
@@ -244,160 +221,56 @@ def build_index(
     if not isinstance(index_name, str) or not index_name:
         raise InvalidArgumentError(f"name must be a non-empty string, got {index_name!r}.")
     catalog = _catalog(con)
-    with catalog.lock:
-        existing = catalog.indexes.get(index_name)
-    if existing is not None and not replace:
-        where = f" (on {existing.source.table}.{existing.source.column})" if existing.source else ""
-        raise InvalidArgumentError(
-            f"An index named {index_name!r} already exists{where}; pass replace=True to "
-            f"rebuild it, or drop it with duckdb_vsa.drop_index(con, {index_name!r})."
-        )
+    _check_free(catalog, con, index_name, replace)
     relation = resolve_table(con, table, purpose="an index")
-    if not isinstance(column, str) or not column:
-        raise InvalidArgumentError(
-            f"column must be a column name, given as a string, got {column!r}."
-        )
-    columns = table_columns(con, relation)
-    found = find_column(columns, column)
-    if found is None:
-        listing = ", ".join(c.name for c in columns)
-        raise CatalogError(
-            f"Table {relation.display} has no column {column!r} (its columns: {listing})."
-        )
-    column_name, dim = found.name, config.dim
-    where = f"Column {column_name!r} of {relation.display}"
-    match = _ARRAY_TYPE.match(found.data_type.upper())
-    if match is None:
-        raise CatalogError(
-            f"{where} has type {found.data_type}, not a vector; index a FLOAT[{dim}] column "
-            "such as vsa_encode makes."
-        )
-    if match["size"] and int(match["size"]) != dim:
-        raise VectorShapeError(
-            f"{where} holds {found.data_type} vectors, but this connection's encoder makes "
-            f"FLOAT[{dim}]. Index a column encoded with this configuration, or register with "
-            f"dim={match['size']}.",
-            int(match["size"]),
-        )
-    recorded = recorded_configuration(con, relation, column_name)
-    if recorded is not None and recorded[0] != config.fingerprint:
-        raise ConfigMismatchError(
-            mismatch_message(
-                where,
-                recorded[1],
-                f"this connection's encoder is {config.describe()}",
-                "build the index on a connection registered with the column's configuration, "
-                "or re-encode the column with duckdb_vsa.encode_column().",
-            )
-        )
-    pending = IndexSource(index_name, relation.sql, column_name, "", check, dim)
-    cast = f"FLOAT[{dim}]" if match["size"] else "FLOAT[]"
-    # One statement, so the vectors and the fingerprint come from one snapshot;
-    # the outer join keeps the fingerprint when no row has a vector.
-    result = _arrow(
+    found = vector_column(con, relation, column, config.dim, config.fingerprint, config.describe())
+    stored = dict(checked) if method != "exact" else {}
+    entry = make(
+        catalog,
         con,
-        f"SELECT __vsa_f.__vsa_fingerprint, __vsa_r.__vsa_rowid, __vsa_r.__vsa_v::{cast} "
-        f"FROM ({pending.sql('fingerprint')}) __vsa_f LEFT JOIN ({pending.sql('vectors')} "
-        f"WHERE {quote_ident(column_name)} IS NOT NULL) __vsa_r ON true",
+        relation,
+        found.name,
+        name=index_name,
+        method=method,
+        options=stored,
+        block_bytes=block_bytes,
+        check=check,
+        dim=config.dim,
     )
-    fingerprint = str(result.column(0)[0])
-    if result.column(1).null_count:
-        rowids = np.zeros(0, dtype=np.int64)
-        matrix = np.zeros((0, dim), dtype=np.float32)
-    else:
-        rowids = result.column(1).to_numpy()
-        matrix = _table_matrix(result.column(2), dim, where)
-    del result
+    assert entry.live is not None
+    return entry.live
+
+
+def _check_free(
+    catalog: IndexCatalog, con: duckdb.DuckDBPyConnection, name: str, replace: bool
+) -> None:
+    """Raise unless ``name`` is free (or ``replace``); drop the old index when replacing."""
     try:
-        index = make(matrix, rowids)
-    except (VectorShapeError, InvalidArgumentError) as err:
-        raise type(err)(f"{where}: {err}") from None
-    index.source = dataclasses.replace(pending, fingerprint=fingerprint)
-    with catalog.lock:
-        if index_name in catalog.indexes and not replace:
-            raise InvalidArgumentError(
-                f"An index named {index_name!r} was created while this one was being built; "
-                "pass replace=True to replace it."
-            )
-        catalog.indexes[index_name] = index
-    return index
-
-
-def _index_maker(
-    method: str, block_bytes: int, options: dict[str, Any]
-) -> Callable[[np.ndarray, np.ndarray], VectorIndex]:
-    """A function (vectors, ids) -> VectorIndex for ``method``; checks everything first."""
-    if method == "exact":
-        if options:
-            raise InvalidArgumentError(
-                f"Option(s) {', '.join(sorted(options))} apply to method='hnsw' or 'ivf' only; "
-                "the exact index takes block_bytes alone."
-            )
-        if block_bytes < 1:
-            raise InvalidArgumentError(
-                f"block_bytes must be a positive number of bytes, got {block_bytes}."
-            )
-        return lambda vectors, ids: ExactIndex(vectors, ids, block_bytes=block_bytes, copy=False)
-    if method in ("hnsw", "ivf"):
-        if block_bytes != DEFAULT_BLOCK_BYTES:
-            takes = (
-                "m, ef_construction, ef_search and threads"
-                if method == "hnsw"
-                else "nlist, nprobe and threads"
-            )
-            raise InvalidArgumentError(
-                f"block_bytes applies to method='exact' only; an {method.upper()} index takes "
-                f"{takes}."
-            )
-        checked = check_options(options, method)
-        import_faiss()
-        kind = HnswIndex if method == "hnsw" else IvfIndex
-        return lambda vectors, ids: kind(vectors, ids, copy=False, **checked)
-    raise InvalidArgumentError(
-        f"method must be 'exact' (brute force), 'hnsw' or 'ivf' (approximate, need faiss-cpu), "
-        f"got {method!r}."
-    )
-
-
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    relation = con.sql(sql)
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    table = fetch()
-    # Some duckdb releases return a reader from .arrow().
-    return table.read_all() if isinstance(table, pa.RecordBatchReader) else table
-
-
-def _table_matrix(lists: pa.ChunkedArray, dim: int, where: str) -> np.ndarray:
-    """The vectors of a column, chunk by chunk into one matrix (no second full copy)."""
-    matrix = np.empty((len(lists), dim), dtype=np.float32)
-    row = 0
-    for chunk in lists.chunks:
-        try:
-            values, _ = vectors_from_arrow(chunk, dim)
-        except VectorShapeError as err:
-            if err.length is None:
-                raise VectorShapeError(
-                    f"{where} has a vector with a NULL element; an index needs complete "
-                    "vectors (a whole vector may be NULL: that row is left out)."
-                ) from None
-            raise VectorShapeError(
-                f"{where} has a vector of length {err.length}, but this connection's encoder "
-                f"makes vectors of length {dim}; every vector of an indexed column must have "
-                "that length.",
-                err.length,
-            ) from None
-        matrix[row : row + len(values)] = values
-        row += len(values)
-    return matrix
+        existing: Entry | None = named_entry(catalog, con, name)
+    except CatalogError:
+        existing = catalog.named(name)
+    if existing is None:
+        return
+    if not replace:
+        where = f" (on {existing.source.table}.{existing.source.column})"
+        raise InvalidArgumentError(
+            f"An index named {name!r} already exists{where}; pass replace=True to "
+            f"rebuild it, or drop it with duckdb_vsa.drop_index(con, {name!r})."
+        )
+    catalog.remove(existing.handle)
 
 
 def drop_index(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool = False) -> None:
-    """Remove an index from ``con``'s database and free its memory.
+    """Remove an index: from memory, from the database, and its triggers if nothing needs them.
+
+    The table's change triggers stay while another index of the same column
+    exists, or while ``encode_column`` has recorded the column's configuration.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        A connection or cursor of the database.
+        A connection or cursor of the database; the records are deleted in its
+        open transaction, if any.
     name : str
         The index name.
     missing_ok : bool, default False
@@ -416,14 +289,30 @@ def drop_index(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool = 
     >>> duckdb_vsa.drop_index(con, "nothing", missing_ok=True)
     """
     catalog = _catalog(con)
-    with catalog.lock:
-        removed = catalog.indexes.pop(name, None)
-    if removed is None and not missing_ok:
-        catalog.get(name)
+    try:
+        entry = named_entry(catalog, con, name)
+    except CatalogError:
+        entry = _orphan(catalog, con, name)
+        if entry is None:
+            if missing_ok:
+                return
+            raise
+    drop(catalog, con, entry)
 
 
-def get_index(con: duckdb.DuckDBPyConnection, name: str) -> VectorIndex:
-    """The index called ``name`` on ``con``'s database.
+def _orphan(catalog: IndexCatalog, con: duckdb.DuckDBPyConnection, name: str) -> Entry | None:
+    """The entry of a recorded index whose table is gone, so that it can be dropped."""
+    for definition in definitions(con):
+        if definition.name == name:
+            key = definition.key() or (definition.database, "main", definition.table)
+            return entry_for_definition(catalog, definition, Relation(*key))
+    return None
+
+
+def get_index(con: duckdb.DuckDBPyConnection, name: str) -> LiveIndex:
+    """The index called ``name`` on ``con``'s database, brought up to date with its table.
+
+    An index recorded in the database and not loaded yet is loaded.
 
     Parameters
     ----------
@@ -434,7 +323,7 @@ def get_index(con: duckdb.DuckDBPyConnection, name: str) -> VectorIndex:
 
     Returns
     -------
-    VectorIndex
+    LiveIndex
 
     Raises
     ------
@@ -450,11 +339,30 @@ def get_index(con: duckdb.DuckDBPyConnection, name: str) -> VectorIndex:
     >>> duckdb_vsa.get_index(con, duckdb_vsa.build_index(con, "t", "v").source.name)
     ExactIndex(n=1, dim=256, source="memory"."main"."t".v)
     """
-    return _catalog(con).get(name)
+    catalog = _catalog(con)
+    entry = named_entry(catalog, con, name)
+    return _current(catalog, entry)
 
 
-def list_indexes(con: duckdb.DuckDBPyConnection) -> dict[str, VectorIndex]:
-    """Every index on ``con``'s database, by name.
+def _current(catalog: IndexCatalog, entry: Entry) -> LiveIndex:
+    """The entry's index, loaded and caught up with the committed table where possible."""
+    try:
+        with catalog.cursor() as cur:
+            state = cur.execute(entry.source.state_sql()).fetchall()[0]
+        now = SyncState.from_row(state)
+        catalog.ticket(entry.handle, now.signature(now.mode))
+    except duckdb.Error:
+        # A temporary table: helper connections cannot read it; the index is as built.
+        pass
+    if entry.live is None:
+        raise CatalogError(f"The duckdb_vsa index {entry.source.name!r} could not be loaded.")
+    return entry.live
+
+
+def list_indexes(con: duckdb.DuckDBPyConnection) -> dict[str, LiveIndex]:
+    """Every index of ``con``'s database (and of its attached ones), by name.
+
+    Indexes recorded in a database and not loaded yet are loaded.
 
     Parameters
     ----------
@@ -463,7 +371,7 @@ def list_indexes(con: duckdb.DuckDBPyConnection) -> dict[str, VectorIndex]:
 
     Returns
     -------
-    dict of str to VectorIndex
+    dict of str to LiveIndex
 
     Examples
     --------
@@ -474,5 +382,178 @@ def list_indexes(con: duckdb.DuckDBPyConnection) -> dict[str, VectorIndex]:
     {}
     """
     catalog = _catalog(con)
+    names = {d.name for d in definitions(con)}
     with catalog.lock:
-        return dict(catalog.indexes)
+        names |= {e.source.name for e in catalog.entries.values() if not e.cached}
+    return {name: get_index(con, name) for name in sorted(names)}
+
+
+# -- the SQL functions' bodies ---------------------------------------------------------------
+
+
+def _handlers(catalog: IndexCatalog) -> Handlers:
+    def plan_part(
+        part: str,
+        kind: str,
+        table: str | None,
+        column: str | None,
+        index: str | None,
+        database: str,
+        search_path: str | None,
+        dim: int,
+    ) -> str | None:
+        made = plan(catalog, kind, table, column, index, database, search_path, dim)
+        return made.part(part)
+
+    def index_part(name: str, part: str) -> str:
+        with catalog.cursor() as cur:
+            entry = named_entry(catalog, cur, name)
+        return entry.source.display_table if part == "table" else entry.source.column
+
+    def ticket(handle: str | None, signature: str | None) -> str | None:
+        try:
+            return catalog.ticket(handle, signature)
+        except duckdb.Error:
+            # The committed table cannot be read (a temporary table of the caller's):
+            # the builtin scan answers.
+            return None
+
+    def create(
+        table: str | None,
+        column: str | None,
+        name: str | None,
+        method: str | None,
+        options: str | None,
+        replace: bool | None,
+        database: str,
+        search_path: str | None,
+        dim: int,
+        fingerprint: str,
+    ) -> str:
+        return _create(
+            catalog,
+            table,
+            column,
+            name,
+            method,
+            options,
+            replace,
+            database,
+            search_path,
+            dim,
+            fingerprint,
+        )
+
+    return Handlers(
+        plan=plan_part,
+        part=index_part,
+        ticket=ticket,
+        searched=catalog.searched,
+        create=create,
+        drop=lambda name, missing_ok: _drop(catalog, name, missing_ok),
+        listing=lambda: _listing(catalog),
+    )
+
+
+def _create(
+    catalog: IndexCatalog,
+    table: str | None,
+    column: str | None,
+    name: str | None,
+    method: str | None,
+    options: str | None,
+    replace: bool | None,
+    database: str,
+    search_path: str | None,
+    dim: int,
+    fingerprint: str,
+) -> str:
+    """``vsa_create_index``: build through a helper connection; a description back."""
+    parsed = {k: v for k, v in json.loads(options or "{}").items() if v is not None}
+    method = method or "exact"
+    checked = check_arguments(method, "full", DEFAULT_BLOCK_BYTES, parsed)
+    if not isinstance(table, str) or not table:
+        raise InvalidArgumentError(f"vsa_create_index: give a table name, got {table!r}.")
+    index_name = name or table
+    with catalog.cursor() as cur:
+        _check_free(catalog, cur, index_name, bool(replace))
+        schemas, relations = cur.execute(f"SELECT {SCHEMAS_SQL}, {RELATIONS_SQL}").fetchall()[0]
+        snap = CatalogSnapshot.from_rows(database, search_path, schemas, relations)
+        relation = snap.resolve(table)
+        if relation is None or relation.kind != "table":
+            what = "is a view" if relation is not None else "is not a committed table"
+            raise CatalogError(
+                f"vsa_create_index: {table!r} {what} of this database; an index needs a base "
+                "table (to index a temporary table, use duckdb_vsa.build_index from Python)."
+            )
+        described = _describe(fingerprint)
+        found = vector_column(cur, relation, column, dim, fingerprint, described)
+        entry = make(
+            catalog,
+            cur,
+            relation,
+            found.name,
+            name=index_name,
+            method=method,
+            options=checked if method != "exact" else {},
+            block_bytes=DEFAULT_BLOCK_BYTES,
+            check="full",
+            dim=dim,
+        )
+    assert entry.live is not None
+    return repr(entry.live)
+
+
+def _describe(fingerprint: str) -> str:
+    known = configuration(fingerprint)
+    return known[0].describe() if known else f"fingerprint {fingerprint}"
+
+
+def _drop(catalog: IndexCatalog, name: str, missing_ok: bool) -> str:
+    with catalog.cursor() as cur:
+        try:
+            entry = named_entry(catalog, cur, name)
+        except CatalogError:
+            entry = _orphan(catalog, cur, name)
+            if entry is None:
+                if missing_ok:
+                    return f"no index named {name!r}"
+                raise
+        drop(catalog, cur, entry)
+    return f"dropped {name!r}"
+
+
+def _listing(catalog: IndexCatalog) -> list[dict[str, Any]]:
+    """``FROM vsa_indexes()``: every index, loaded or only recorded."""
+    with catalog.cursor() as cur:
+        recorded = {d.name: d for d in definitions(cur)}
+    out = []
+    with catalog.lock:
+        entries = {e.source.name: e for e in catalog.entries.values() if not e.cached}
+    for name in sorted(set(recorded) | set(entries)):
+        entry = entries.get(name)
+        live = entry.live if entry else None
+        definition = recorded.get(name)
+        if entry is not None:
+            table, column = entry.source.display_table, entry.source.column
+            method, options, dim = entry.method, entry.options, entry.source.dim
+        else:
+            assert definition is not None
+            table = f"{definition.database}.{definition.table}"
+            column, method = definition.column, definition.method
+            options, dim = definition.options, definition.dim
+        out.append(
+            {
+                "name": name,
+                "table": table,
+                "column": column,
+                "method": method,
+                "rows": None if live is None else len(live),
+                "dim": dim,
+                "options": json.dumps(options, sort_keys=True),
+                "loaded": live is not None,
+                "appended": None if live is None else live.appended,
+                "bytes": None if live is None else live.nbytes,
+            }
+        )
+    return out

@@ -111,7 +111,14 @@ class ExactIndex(VectorIndex):
         return ragged_search(self, queries, k, exclude, self._candidates)
 
     def _candidates(self, q: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query, id, score) of the true best ``want`` of each query, ties included."""
+        """(query, id, score) of the true best ``want`` of each query, ties included.
+
+        BLAS rounds a product differently depending on where it falls in its
+        blocks, so two equal vectors may score a last bit apart. Candidates are
+        therefore kept down to a margin below each query's ``want``-th score and
+        scored again pair by pair in float64, so that equal vectors tie exactly
+        and the ranking is that of the exact inner products.
+        """
         m, n = len(q), len(self._matrix)
         width = min(max(self.block_bytes // (4 * m), 1), n)
         scratch = np.empty(m * width, dtype=np.float32)
@@ -123,9 +130,18 @@ class ExactIndex(VectorIndex):
             # way round than queries by index rows, and never slower.
             scores = scratch[: (hi - lo) * m].reshape(hi - lo, m)
             np.matmul(self._matrix[lo:hi], queries_t, out=scores)
-            rows, cols, vals = _block_candidates(scores, want, best.floor())
+            rows, cols, vals = _block_candidates(scores, want, best.floor() - best.margin())
             best.merge(rows, cols + lo, vals)
-        return best.rows, self._ids[best.pos], best.vals
+        rows, pos = best.rows, best.pos
+        exact = np.einsum(
+            "ij,ij->i", q[rows].astype(np.float64), self._matrix[pos].astype(np.float64)
+        ).astype(np.float32)
+        return rows, self._ids[pos], exact
+
+
+#: Relative margin below a query's k-th BLAS score within which candidates are scored
+#: again: far above the few last bits by which BLAS products of equal pairs differ.
+_MARGIN = 2.0**-16
 
 
 class _Best:
@@ -142,6 +158,10 @@ class _Best:
         """Per query, the score a new candidate must reach (its current k-th best)."""
         return self._floor
 
+    def margin(self) -> np.ndarray:
+        """Per query, how far below its floor a candidate is still kept (rounding of BLAS)."""
+        return np.float32(_MARGIN) * np.maximum(np.abs(self._floor), np.float32(1.0))
+
     def merge(self, rows: np.ndarray, pos: np.ndarray, vals: np.ndarray) -> None:
         rows = np.concatenate((self.rows, rows))
         pos = np.concatenate((self.pos, pos))
@@ -151,10 +171,11 @@ class _Best:
         order = np.lexsort((pos, -vals, rows))
         rows, pos, vals = rows[order], pos[order], vals[order]
         rank = rank_in_row(rows, self.m)
-        keep = rank < self.want
+        last = rank == self.want - 1
+        self._floor[rows[last]] = vals[last]
+        # The best ``want``, and the others within the margin of the want-th.
+        keep = (rank < self.want) | (vals >= (self._floor - self.margin())[rows])
         self.rows, self.pos, self.vals = rows[keep], pos[keep], vals[keep]
-        last = rank[keep] == self.want - 1
-        self._floor[self.rows[last]] = self.vals[last]
 
 
 def _block_candidates(

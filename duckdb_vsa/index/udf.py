@@ -1,20 +1,27 @@
-"""The database functions behind the ``vsa_index_*`` macros.
+"""The database functions behind the search macros and the index SQL.
 
-Four functions per database, created once (:func:`create_index_functions`):
+Created once per database instance (:func:`create_index_functions`); their
+bodies are the catalog's (:class:`Handlers`):
 
-- ``__vsa_index_catalog()`` returns the token of the database's index catalog,
-  so that any connection to the database finds the catalog's Python object;
-- ``__vsa_index_sql(name, part)`` returns SQL over the indexed table, or its
-  names (see :meth:`~duckdb_vsa.index.source.IndexSource.sql`);
-- ``__vsa_index_topk(name, fingerprint, query, k)`` and
-  ``__vsa_index_topk_excluding(name, fingerprint, query, k, rowid)`` answer a
-  chunk of queries with one list of ``STRUCT(rowid, score)`` per query, after
-  checking that the table's fingerprint, computed by the calling query in its
-  own snapshot, is the one the index was built from.
+- ``__vsa_index_catalog()``: the token of the instance's catalog, so that any
+  connection finds the catalog's Python object;
+- ``__vsa_plan(part, kind, table, column, index, database, search_path, dim)``:
+  evaluated while a query is bound; SQL text, or the handle of the entry that
+  answers (see :mod:`~duckdb_vsa.index.plan`);
+- ``__vsa_index_sql(name, part)``: the ``table`` or ``column`` of a named index;
+- ``__vsa_ticket(handle, signature)``: a ticket for the query's snapshot, or
+  NULL when the index cannot answer for it;
+- ``__vsa_topk(ticket, query, k)`` and ``__vsa_topk_excluding(ticket, query,
+  k, rowid)``: a chunk of queries in, one list of ``STRUCT(rowid, score)`` per
+  query out;
+- ``__vsa_create_index(...)``, ``__vsa_drop_index(name, missing_ok)`` and
+  ``__vsa_indexes()``: the index SQL. They write and read through a helper
+  connection, never through the calling one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -24,30 +31,44 @@ import pyarrow as pa
 
 from duckdb_vsa.arrays import combine, vectors_from_arrow
 from duckdb_vsa.db.udf import ensure_function, function_exists
-from duckdb_vsa.errors import InvalidArgumentError, StaleIndexError, VectorShapeError
+from duckdb_vsa.errors import InvalidArgumentError, VectorShapeError
 from duckdb_vsa.index.base import VectorIndex
-from duckdb_vsa.index.source import SQL_PARTS
 
 __all__ = [
     "CATALOG_FUNCTION",
     "HIT_TYPE",
+    "LIST_TYPE",
+    "Handlers",
     "answer",
     "catalog_token",
-    "check_fresh",
     "create_index_functions",
 ]
 
 CATALOG_FUNCTION = "__vsa_index_catalog"
-SQL_FUNCTION = "__vsa_index_sql"
-TOPK_FUNCTION = "__vsa_index_topk"
-TOPK_EXCLUDING_FUNCTION = "__vsa_index_topk_excluding"
 
 #: SQL type of one query's hits.
 HIT_TYPE = "STRUCT(rowid BIGINT, score FLOAT)[]"
 _HIT_ARROW = pa.struct([("rowid", pa.int64()), ("score", pa.float32())])
 
-#: Finds an index by name, or raises.
-Lookup = Callable[[str], VectorIndex]
+#: SQL type of ``__vsa_indexes()``: one entry per index.
+LIST_TYPE = (
+    'STRUCT(name VARCHAR, "table" VARCHAR, "column" VARCHAR, method VARCHAR, '
+    '"rows" BIGINT, dim INTEGER, options VARCHAR, loaded BOOLEAN, appended BIGINT, '
+    "bytes BIGINT)[]"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Handlers:
+    """What the functions do; the catalog provides each."""
+
+    plan: Callable[..., str | None]
+    part: Callable[[str, str], str]
+    ticket: Callable[[str | None, str | None], str | None]
+    searched: Callable[[str], VectorIndex]
+    create: Callable[..., str]
+    drop: Callable[[str, bool], str]
+    listing: Callable[[], list[dict[str, Any]]]
 
 
 def catalog_token(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -64,7 +85,7 @@ def catalog_token(con: duckdb.DuckDBPyConnection) -> str | None:
         cursor.close()
 
 
-def create_index_functions(con: duckdb.DuckDBPyConnection, token: str, lookup: Lookup) -> None:
+def create_index_functions(con: duckdb.DuckDBPyConnection, token: str, handlers: Handlers) -> None:
     """Create the index functions of ``con``'s database for the catalog ``token``.
 
     Parameters
@@ -72,55 +93,106 @@ def create_index_functions(con: duckdb.DuckDBPyConnection, token: str, lookup: L
     con : duckdb.DuckDBPyConnection
     token : str
         What ``__vsa_index_catalog()`` returns.
-    lookup : callable
-        ``lookup(name)`` returns the index called ``name`` or raises.
+    handlers : Handlers
+        The bodies.
     """
 
-    def index_sql(name: str, part: str) -> str:
-        index = lookup(name)
-        if index.source is None or part not in SQL_PARTS:
-            raise InvalidArgumentError(f"Internal error: no SQL {part!r} for index {name!r}.")
-        return index.source.sql(part)
+    def topk(tickets: Any, queries: Any, ks: Any) -> pa.Array:
+        return answer(handlers.searched, tickets, queries, ks, None)
 
-    def topk(names: Any, fingerprints: Any, queries: Any, ks: Any) -> pa.Array:
-        return answer(lookup, names, fingerprints, queries, ks, None)
-
-    def topk_excluding(
-        names: Any, fingerprints: Any, queries: Any, ks: Any, exclude: Any
-    ) -> pa.Array:
-        return answer(lookup, names, fingerprints, queries, ks, exclude)
+    def topk_excluding(tickets: Any, queries: Any, ks: Any, exclude: Any) -> pa.Array:
+        return answer(handlers.searched, tickets, queries, ks, exclude)
 
     def catalog() -> str:
         return token
 
+    varchar = "VARCHAR"
     ensure_function(
-        con, SQL_FUNCTION, index_sql, [["VARCHAR", "VARCHAR"]], "VARCHAR", kind="native"
+        con,
+        "__vsa_plan",
+        handlers.plan,
+        [[varchar] * 7 + ["INTEGER"]],
+        varchar,
+        kind="native",
+        null_handling="special",
     )
     ensure_function(
-        con, TOPK_FUNCTION, topk, [["VARCHAR", "VARCHAR", "FLOAT[]", "BIGINT"]], HIT_TYPE
+        con, "__vsa_index_sql", handlers.part, [[varchar, varchar]], varchar, kind="native"
     )
     ensure_function(
         con,
-        TOPK_EXCLUDING_FUNCTION,
+        "__vsa_ticket",
+        handlers.ticket,
+        [[varchar, varchar]],
+        varchar,
+        kind="native",
+        null_handling="special",
+        side_effects=True,
+    )
+    ensure_function(con, "__vsa_topk", topk, [[varchar, "FLOAT[]", "BIGINT"]], HIT_TYPE)
+    ensure_function(
+        con,
+        "__vsa_topk_excluding",
         topk_excluding,
-        [["VARCHAR", "VARCHAR", "FLOAT[]", "BIGINT", "BIGINT"]],
+        [[varchar, "FLOAT[]", "BIGINT", "BIGINT"]],
         HIT_TYPE,
     )
+    ensure_function(
+        con,
+        "__vsa_create_index",
+        handlers.create,
+        [
+            [
+                varchar,
+                varchar,
+                varchar,
+                varchar,
+                varchar,
+                "BOOLEAN",
+                varchar,
+                varchar,
+                "INTEGER",
+                varchar,
+            ]
+        ],
+        varchar,
+        kind="native",
+        null_handling="special",
+        side_effects=True,
+    )
+    ensure_function(
+        con,
+        "__vsa_drop_index",
+        handlers.drop,
+        [[varchar, "BOOLEAN"]],
+        varchar,
+        kind="native",
+        side_effects=True,
+    )
+    ensure_function(
+        con,
+        "__vsa_indexes",
+        handlers.listing,
+        [[]],
+        LIST_TYPE,
+        kind="native",
+        side_effects=True,
+    )
     # Last: finding the token means every other function exists.
-    ensure_function(con, CATALOG_FUNCTION, catalog, [[]], "VARCHAR", kind="native")
+    ensure_function(con, CATALOG_FUNCTION, catalog, [[]], varchar, kind="native")
 
 
 def answer(
-    lookup: Lookup, names: Any, fingerprints: Any, queries: Any, ks: Any, exclude: Any
+    searched: Callable[[str], VectorIndex], tickets: Any, queries: Any, ks: Any, exclude: Any
 ) -> pa.Array:
     """The body of the top-k functions: one Arrow chunk of queries in, a list of hits each out.
 
     Parameters
     ----------
-    lookup : callable
-        Finds an index by name.
-    names, fingerprints, queries, ks, exclude : pyarrow arrays
-        The function's arguments (``exclude`` None for ``__vsa_index_topk``).
+    searched : callable
+        The index a ticket was issued for.
+    tickets, queries, ks, exclude : pyarrow arrays
+        The function's arguments (``exclude`` None for ``__vsa_topk``).
 
     Returns
     -------
@@ -129,35 +201,31 @@ def answer(
 
     Raises
     ------
-    StaleIndexError
-        If the table changed after the index was built.
     VectorShapeError
         If a query vector has the wrong length or a NULL element.
     """
     lists = combine(queries)
     n = len(lists)
-    name_values = combine(names).to_numpy(zero_copy_only=False)
+    ticket_values = combine(tickets).to_numpy(zero_copy_only=False)
     k_values = combine(ks).to_numpy(zero_copy_only=False).astype(np.int64)
-    fp_values = combine(fingerprints).to_numpy(zero_copy_only=False)
     skip = None if exclude is None else combine(exclude).to_numpy(zero_copy_only=False)
     if n == 0:
         return pa.ListArray.from_arrays(pa.array([0], pa.int32()), pa.array([], _HIT_ARROW))
-    single = (name_values[0] == name_values).all() and (k_values[0] == k_values).all()
+    single = (ticket_values[0] == ticket_values).all() and (k_values[0] == k_values).all()
     groups = (
-        [(name_values[0], int(k_values[0]), np.arange(n))]
+        [(ticket_values[0], int(k_values[0]), np.arange(n))]
         if single
-        else _groups(name_values, k_values)
+        else _groups(ticket_values, k_values)
     )
     vectors = None
     counts = np.zeros(n, dtype=np.int64)
     owners, ids, scores = [], [], []
-    for name, k, rows in groups:
-        index = lookup(str(name))
-        check_fresh(str(name), index, fp_values[rows])
+    for ticket, k, rows in groups:
+        index = searched(str(ticket))
         if k < 1:
             raise InvalidArgumentError(f"vsa_index: k must be a positive integer, got {k}.")
         if vectors is None or vectors.shape[1] != index.dim:
-            vectors = _query_vectors(lists, index.dim, str(name))
+            vectors = _query_vectors(lists, index.dim)
         hits = index.search_ragged(
             vectors[rows] if not single else vectors,
             k,
@@ -181,14 +249,14 @@ def answer(
     return pa.LargeListArray.from_arrays(pa.array(offsets), values)
 
 
-def _groups(names: np.ndarray, ks: np.ndarray) -> list[tuple[Any, int, np.ndarray]]:
+def _groups(tickets: np.ndarray, ks: np.ndarray) -> list[tuple[Any, int, np.ndarray]]:
     keyed: dict[tuple[Any, int], list[int]] = {}
-    for row, key in enumerate(zip(names.tolist(), ks.tolist())):
+    for row, key in enumerate(zip(tickets.tolist(), ks.tolist())):
         keyed.setdefault(key, []).append(row)
-    return [(name, k, np.array(rows)) for (name, k), rows in keyed.items()]
+    return [(ticket, k, np.array(rows)) for (ticket, k), rows in keyed.items()]
 
 
-def _query_vectors(lists: pa.Array, dim: int, name: str) -> np.ndarray:
+def _query_vectors(lists: pa.Array, dim: int) -> np.ndarray:
     """A column of query vectors as a (rows, dim) matrix."""
     try:
         matrix, _ = vectors_from_arrow(lists, dim)
@@ -199,37 +267,9 @@ def _query_vectors(lists: pa.Array, dim: int, name: str) -> np.ndarray:
                 "be ranked."
             ) from None
         raise VectorShapeError(
-            f"vsa_index: index {name!r} holds vectors of length {dim}, but a query vector has "
+            f"vsa_index: the index holds vectors of length {dim}, but a query vector has "
             f"length {err.length}. Encode the queries with the same configuration as the indexed "
             "column.",
             err.length,
         ) from None
     return matrix
-
-
-def check_fresh(name: str, index: VectorIndex, fingerprints: np.ndarray) -> None:
-    """Raise unless every fingerprint is the one ``index`` was built from.
-
-    Raises
-    ------
-    StaleIndexError
-        Naming the change and the call that rebuilds the index.
-    """
-    source = index.source
-    if source is None:
-        return
-    stale = fingerprints[fingerprints != source.fingerprint]
-    if not len(stale):
-        return
-    now = int(str(stale[0]).split(":", 1)[0])
-    change = (
-        f"it had {source.rows} rows then and has {now} now"
-        if now != source.rows
-        else "rows were inserted, deleted or updated since"
-    )
-    extra = "".join(f", {key}={value!r}" for key, value in index.build_arguments.items())
-    raise StaleIndexError(
-        f"The duckdb_vsa index {name!r} is out of date: table {source.table} changed after the "
-        f"index was built ({change}). Rebuild it with duckdb_vsa.build_index(con, "
-        f"{source.display_table!r}, {source.column!r}, name={name!r}{extra}, replace=True)."
-    )
