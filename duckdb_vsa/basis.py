@@ -60,12 +60,20 @@ class Basis:
     ----------
     config : EncoderConfig
     cache_bytes : int
-        Budget of the leaf caches and of the key-bag cache (a quarter of it).
+        Budget of the leaf caches.
     role_bytes : int
         Budget of the role and chain cache.
+    bag_bytes : int, optional
+        Budget of the key-bag cache; a quarter of ``cache_bytes`` if not given.
     """
 
-    def __init__(self, config: EncoderConfig, cache_bytes: int, role_bytes: int) -> None:
+    def __init__(
+        self,
+        config: EncoderConfig,
+        cache_bytes: int,
+        role_bytes: int,
+        bag_bytes: int | None = None,
+    ) -> None:
         self.config = config
         self.dim = config.dim
         self.atoms = AtomSource(config.dim, config.seed)
@@ -73,7 +81,7 @@ class Basis:
         self.leaves = LeafEncoder(config, self.atoms, cache_bytes)
         self.hints = FieldHints(config.fields) if config.fields else None
         self._key_bags: ByteBoundedCache[np.ndarray] = ByteBoundedCache(
-            cache_bytes // 4, lambda v: v.nbytes + 112
+            cache_bytes // 4 if bag_bytes is None else bag_bytes, lambda v: v.nbytes + 112
         )
         #: The last ``marker_size`` coordinates of every document vector hold
         #: ``marker``, a pattern of the configuration's fingerprint.

@@ -127,10 +127,11 @@ class Encoder:
     binding : {"perm", "haar"}, default "perm"
         Role family (see :mod:`duckdb_vsa.roles`).
     cache_bytes : int, default 256 MiB
-        Budget of each of the caches (role and chain matrices, string leaves and
-        atoms, key bags). Not part of the configuration: it changes speed only.
-        Left at its default with ``binding="haar"``, the role cache gets at least
-        ``HAAR_DEFAULT_MATRICES`` dense matrices (512 MiB at D = 1024).
+        Budget of all the encoder's caches together: half for string leaves and
+        atoms, three eighths for role and chain matrices, an eighth for key bags.
+        Not part of the configuration: it changes speed only. Left at its
+        default with ``binding="haar"``, the role cache gets at least
+        ``HAAR_DEFAULT_MATRICES`` dense matrices (512 MiB at D = 1024) beside it.
     **options
         Any other field of :class:`~duckdb_vsa.config.EncoderConfig`
         (``alpha``, ``beta``, ``number_bandwidth``...).
@@ -161,11 +162,15 @@ class Encoder:
         self.config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
         self._cache_option = None if cache_bytes is None else int(cache_bytes)
         self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
-        role_bytes = self.cache_bytes
+        # One budget for the whole encoder: maps keyed by identifiers fill the role
+        # and key-bag caches, long texts the leaf caches, and neither may take the other's.
+        role_bytes = self.cache_bytes * 3 // 8
         if cache_bytes is None and self.config.binding == "haar":
             # Dense roles are 4 D^2 bytes each: size the default by D, not in bytes.
             role_bytes = max(role_bytes, HAAR_DEFAULT_MATRICES * 4 * self.config.dim**2)
-        self.basis = Basis(self.config, self.cache_bytes, role_bytes)
+        self.basis = Basis(
+            self.config, self.cache_bytes // 2, role_bytes, bag_bytes=self.cache_bytes // 8
+        )
         self.engine = Engine(self.basis)
         self.prober = Prober(self.engine)
 

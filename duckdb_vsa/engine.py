@@ -41,6 +41,8 @@ from duckdb_vsa.terms import Flattener
 GROUP_TERMS = 16_384
 #: Children of a container beyond the engine's limits that are encoded together.
 SLICE = 1024
+#: Chains whose ops are held at once while binding a group's pairs.
+CHAIN_BLOCK = 1024
 
 
 @dataclasses.dataclass(eq=False)
@@ -281,9 +283,17 @@ class Engine:
         block_end = np.append(block_start[1:], len(pair_chain))
         nonroot = chains != 0
         roles = self.basis.roles
-        ops = roles.chains(flat.chain_parent, flat.chain_step, chains[nonroot].tolist())
-        for op, start, end in zip(ops, block_start[nonroot].tolist(), block_end[nonroot].tolist()):
-            roles.apply_plus(op, bound[start:end], alpha_t)
+        wanted = chains[nonroot].tolist()
+        starts = block_start[nonroot].tolist()
+        ends = block_end[nonroot].tolist()
+        # Ops a block of chains at a time: documents keyed by identifiers bring a new
+        # chain for nearly every pair, and all their ops at once would outweigh the batch.
+        for lo in range(0, len(wanted), CHAIN_BLOCK):
+            ops = roles.chains(flat.chain_parent, flat.chain_step, wanted[lo : lo + CHAIN_BLOCK])
+            for op, start, end in zip(
+                ops, starts[lo : lo + CHAIN_BLOCK], ends[lo : lo + CHAIN_BLOCK]
+            ):
+                roles.apply_plus(op, bound[start:end], alpha_t)
         if not nonroot[0]:  # chain 0: the identity, so (1 + alpha) @ row
             bound[block_start[0] : block_end[0]] *= dtype.type(1.0) + alpha_t
         return out

@@ -304,7 +304,8 @@ class SignedPermutationRoles(RoleFamily):
                 for r in block
             ]
             signs = prng.sign_rows(digests, self.dim).astype(np.float32)
-            out.extend((bases[w], s) for w, s in zip(which, signs))
+            # A copy per role: a view would keep the whole block alive in the cache.
+            out.extend((bases[w], s.copy()) for w, s in zip(which, signs))
         return out
 
     def identity(self) -> tuple[np.ndarray, np.ndarray]:

@@ -156,3 +156,13 @@ def test_encode_memory_quick() -> None:
     assert len(rows) == 1 and rows[0][0] == "flat"
     assert int(rows[0][1].replace(",", "")) == 5_000
     assert float(rows[0][6].replace(",", "")) > 0  # peak RSS MiB
+
+
+def test_identifier_keys_quick() -> None:
+    out = run_quick("identifier_keys.py")
+    rows = {r[0]: r for r in (cells(row) for row in table_rows(out, "keys"))}
+    assert set(rows) == {"fixed", "identifier"}
+    for row in rows.values():
+        assert float(row[1].replace(",", "")) > 0  # documents/s
+        assert float(row[4]) == 256  # the default cache budget, MiB
+    assert "fixed ÷ identifier rate:" in out
