@@ -25,6 +25,7 @@ within ``duckdb_vsa.index.registry.CACHE_BYTES``. Each search call adds at most
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -418,38 +419,12 @@ def _handlers(catalog: IndexCatalog) -> Handlers:
             # the builtin scan answers.
             return None
 
-    def create(
-        table: str | None,
-        column: str | None,
-        name: str | None,
-        method: str | None,
-        options: str | None,
-        replace: bool | None,
-        database: str,
-        search_path: str | None,
-        dim: int,
-        fingerprint: str,
-    ) -> str:
-        return _create(
-            catalog,
-            table,
-            column,
-            name,
-            method,
-            options,
-            replace,
-            database,
-            search_path,
-            dim,
-            fingerprint,
-        )
-
     return Handlers(
         plan=plan_part,
         part=index_part,
         ticket=ticket,
         searched=catalog.searched,
-        create=create,
+        create=functools.partial(_create, catalog),
         drop=lambda name, missing_ok: _drop(catalog, name, missing_ok),
         listing=lambda: _listing(catalog),
     )
