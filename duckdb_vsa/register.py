@@ -191,9 +191,12 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
         **_guard_values(config),
     }
     directory = _sql_dir()
+    # The CASE gives an untyped literal (vsa_encode(42)) its own type, which has one
+    # cast to the function's parameters; the bare literal would match both equally,
+    # and DuckDB's error would name the internal function.
     encode = (
         "CREATE OR REPLACE TEMP MACRO vsa_encode(doc) AS "
-        f"{encode_function_name(config.fingerprint, on_error)}(doc);"
+        f"{encode_function_name(config.fingerprint, on_error)}(CASE WHEN true THEN doc END);"
     )
     return "\n".join(
         [encode]
