@@ -51,6 +51,7 @@ from duckdb_vsa.errors import (
 from duckdb_vsa.index.catalog import ensure_index_functions
 from duckdb_vsa.parse import parse_json
 from duckdb_vsa.sqltext import quote_literal
+from duckdb_vsa.version import __version__
 
 __all__ = ["SQL_FILES", "SQL_OBJECTS", "macro_sql", "register", "registered_encoder"]
 
@@ -71,6 +72,7 @@ SQL_OBJECTS = (
     "vsa_cosine",
     "vsa_similarity",
     "vsa_info",
+    "vsa_version",
     "vsa_search",
     "vsa_topk_join",
     "vsa_near_duplicates",
@@ -188,6 +190,7 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
         "seed": config.seed,
         "binding": config.binding,
         "fingerprint": config.fingerprint,
+        "package_version": __version__,
         **_guard_values(config),
     }
     directory = _sql_dir()

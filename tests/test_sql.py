@@ -517,7 +517,9 @@ def test_defaulted_parameters_may_be_passed_by_position(con) -> None:
     by_position = "SELECT l.id, r.id FROM vsa_near_duplicates('pos', 'vec', 0.5, 1)"
     by_name = "SELECT l.id, r.id FROM vsa_near_duplicates('pos', 'vec', threshold := 0.5, k := 1)"
     assert rows(con, by_position) == rows(con, by_name)
-    join = "SELECT l.id, r.id, rank FROM vsa_topk_join('pos', 'vec', 'pos', 'vec', {}) ORDER BY 1, 3"
+    join = (
+        "SELECT l.id, r.id, rank FROM vsa_topk_join('pos', 'vec', 'pos', 'vec', {}) ORDER BY 1, 3"
+    )
     assert rows(con, join.format("2")) == rows(con, join.format("k := 2"))
 
 
