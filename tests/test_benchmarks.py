@@ -156,3 +156,14 @@ def test_encode_memory_quick() -> None:
     assert len(rows) == 1 and rows[0][0] == "flat"
     assert int(rows[0][1].replace(",", "")) == 5_000
     assert float(rows[0][6].replace(",", "")) > 0  # peak RSS MiB
+
+
+def test_incremental_encode_quick() -> None:
+    out = run_quick("incremental_encode.py")
+    rows = [cells(r) for r in table_rows(out, "call")]
+    by_call = {r[0]: r for r in rows}
+    assert by_call["second call, nothing changed"][2] == "0"
+    incremental = next(r for r in rows if r[0].endswith("incremental"))
+    every = next(r for r in rows if r[0].endswith("every row") and r[0].startswith("after"))
+    assert incremental[2] == "40" and every[2] == "2,020"
+    assert "load average before:" in out and "load average after:" in out
