@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from duckdb_vsa.arrays import combine, text_values, vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.db.changes import repair_watches
 from duckdb_vsa.db.columns import COMMENT_PREFIX, ensure_guard_function, recorded_sql
 from duckdb_vsa.db.encoders import (
     describe_registration,
@@ -371,6 +372,9 @@ def register(
         _ensure_feature_functions(con, config, budget)
         ensure_guard_function(con)
         ensure_index_functions(con)
+        # A database file copied, renamed or attached under another name: its change
+        # triggers still name the old database, and every write of the table fails.
+        repair_watches(con)
         current = registration(con)
         wanted = (config.fingerprint, on_error)
         if current is not None and current != wanted and not replace:

@@ -7,6 +7,7 @@ functions and TEMP macros of the previous one.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -153,3 +154,47 @@ def test_vsa_version_is_the_packages_version_beside_vsa_info() -> None:
     assert version == duckdb_vsa.__version__
     assert info["version"] == duckdb_vsa.ENCODER_VERSION
     assert "vsa_version" in duckdb_vsa.SQL_OBJECTS
+
+
+def _insert_and_find(con: duckdb.DuckDBPyConnection) -> list:
+    con.execute("""INSERT INTO docs (id, doc) VALUES (1000, '{"n": 3, "new": true}')""").fetchall()
+    duckdb_vsa.encode_column(con, "docs", "doc", "vec", progress=False)
+    query = """vsa_encode('{"n": 3, "new": true}')"""
+    return con.execute(f"SELECT id FROM vsa_search('docs', 'vec', {query}, 1)").fetchall()
+
+
+def test_a_copied_file_is_writable_again_after_register(tmp_path) -> None:
+    path = tmp_path / "shop.duckdb"
+    _create(path)
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(path, copy)
+    con = duckdb.connect(str(copy))
+    # The change triggers name the database "shop": writing the table fails ...
+    with pytest.raises(duckdb.CatalogException, match="shop"):
+        con.execute("""INSERT INTO docs (id, doc) VALUES (1000, '{}')""").fetchall()
+    # ... until register re-creates them for the database's name now.
+    duckdb_vsa.register(con, **_recorded_options(con))
+    assert _insert_and_find(con) == [(1000,)]
+    # The search macros follow the write through the repaired counter.
+    con.execute("DELETE FROM docs WHERE id = 1000").fetchall()
+    query = """vsa_encode('{"n": 3, "new": true}')"""
+    assert con.execute(f"SELECT id FROM vsa_search('docs', 'vec', {query}, 1)").fetchall() != [
+        (1000,)
+    ]
+    con.close()
+
+
+def test_a_file_attached_under_another_name_is_writable_after_register(tmp_path) -> None:
+    path = tmp_path / "shop.duckdb"
+    _create(path)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{path}' AS other").fetchall()
+    con.execute("USE other").fetchall()
+    duckdb_vsa.register(con, **_recorded_options(con))
+    assert _insert_and_find(con) == [(1000,)]
+    con.close()
+    # Opened under its own name again, the file's triggers are repaired back.
+    con = duckdb.connect(str(path))
+    duckdb_vsa.register(con, **_recorded_options(con))
+    con.execute("DELETE FROM docs WHERE id = 1000").fetchall()
+    con.close()
