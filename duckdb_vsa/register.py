@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from duckdb_vsa.arrays import combine, text_values, vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.db.changes import repair_watches
 from duckdb_vsa.db.columns import COMMENT_PREFIX, ensure_guard_function, recorded_sql
 from duckdb_vsa.db.encoders import (
     describe_registration,
@@ -51,6 +52,7 @@ from duckdb_vsa.errors import (
 from duckdb_vsa.index.catalog import ensure_index_functions
 from duckdb_vsa.parse import parse_json
 from duckdb_vsa.sqltext import quote_literal
+from duckdb_vsa.version import __version__
 
 __all__ = ["SQL_FILES", "SQL_OBJECTS", "macro_sql", "register", "registered_encoder"]
 
@@ -71,6 +73,7 @@ SQL_OBJECTS = (
     "vsa_cosine",
     "vsa_similarity",
     "vsa_info",
+    "vsa_version",
     "vsa_search",
     "vsa_topk_join",
     "vsa_near_duplicates",
@@ -188,12 +191,16 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
         "seed": config.seed,
         "binding": config.binding,
         "fingerprint": config.fingerprint,
+        "package_version": __version__,
         **_guard_values(config),
     }
     directory = _sql_dir()
+    # The CASE gives an untyped literal (vsa_encode(42)) its own type, which has one
+    # cast to the function's parameters; the bare literal would match both equally,
+    # and DuckDB's error would name the internal function.
     encode = (
         "CREATE OR REPLACE TEMP MACRO vsa_encode(doc) AS "
-        f"{encode_function_name(config.fingerprint, on_error)}(doc);"
+        f"{encode_function_name(config.fingerprint, on_error)}(CASE WHEN true THEN doc END);"
     )
     return "\n".join(
         [encode]
@@ -365,6 +372,9 @@ def register(
         _ensure_feature_functions(con, config, budget)
         ensure_guard_function(con)
         ensure_index_functions(con)
+        # A database file copied, renamed or attached under another name: its change
+        # triggers still name the old database, and every write of the table fails.
+        repair_watches(con)
         current = registration(con)
         wanted = (config.fingerprint, on_error)
         if current is not None and current != wanted and not replace:

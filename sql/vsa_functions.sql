@@ -1,6 +1,7 @@
 -- Scalar macros over the vsa_encode UDF and DuckDB's vector builtins.
 -- ${dim}, ${version}, ${seed}, ${binding} and ${fingerprint} are filled in by
--- duckdb_vsa.register() with this connection's encoder configuration.
+-- duckdb_vsa.register() with this connection's encoder configuration, ${package_version}
+-- with the package's version.
 
 CREATE OR REPLACE TEMP MACRO vsa_cosine(a, b) AS (
     CASE
@@ -23,3 +24,7 @@ CREATE OR REPLACE TEMP MACRO vsa_info() AS struct_pack(
     binding := '${binding}',
     fingerprint := '${fingerprint}'
 );
+
+-- The package's version, beside DuckDB's version(); the encoder version, which
+-- decides whether vectors are comparable, is vsa_info().version.
+CREATE OR REPLACE TEMP MACRO vsa_version() AS '${package_version}';

@@ -14,6 +14,9 @@ WITH
         SELECT
             CASE WHEN __vsa_threshold_arg IS NULL
                  THEN error(__vsa_who || ': threshold must not be NULL.')
+                 WHEN NOT (__vsa_threshold_arg::DOUBLE BETWEEN -1 AND 1)
+                 THEN error(__vsa_who || ': threshold is a cosine between -1 and 1, got '
+                            || __vsa_threshold_arg::VARCHAR || '.')
                  ELSE __vsa_threshold_arg::FLOAT END AS __vsa_threshold,
             CASE WHEN __vsa_k_arg IS NULL OR __vsa_k_arg < 1
                  THEN error(__vsa_who || ': k must be a positive integer.')

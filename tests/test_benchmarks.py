@@ -166,3 +166,14 @@ def test_identifier_keys_quick() -> None:
         assert float(row[1].replace(",", "")) > 0  # documents/s
         assert float(row[4]) == 256  # the default cache budget, MiB
     assert "fixed ÷ identifier rate:" in out
+
+
+def test_incremental_encode_quick() -> None:
+    out = run_quick("incremental_encode.py")
+    rows = [cells(r) for r in table_rows(out, "call")]
+    by_call = {r[0]: r for r in rows}
+    assert by_call["second call, nothing changed"][2] == "0"
+    incremental = next(r for r in rows if r[0].endswith("incremental"))
+    every = next(r for r in rows if r[0].endswith("every row") and r[0].startswith("after"))
+    assert incremental[2] == "40" and every[2] == "2,020"
+    assert "load average before:" in out and "load average after:" in out

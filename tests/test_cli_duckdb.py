@@ -80,6 +80,7 @@ def test_a_user_table_named_like_a_staging_table_is_kept(cli_files, tmp_path) ->
         ("main", "__vsa_staging_docs"): 7,
         ("main", "docs"): 60,
         ("main", "duckdb_vsa_columns"): 1,
+        ("main", "duckdb_vsa_encoded"): 60,
     }
 
 

@@ -98,7 +98,7 @@ def test_staging_table_of_a_killed_run_is_dropped_by_the_next(tmp_path, small_in
     result = cli("encode", small_input, "-o", db, "--table", "second", "--dim", CLI_DIM, "-q")
     assert f"dropped the staging table {left[0]}" in result.stderr
     assert f"(process {proc.pid})" in result.stderr
-    assert table_names(db) == {"second", "duckdb_vsa_columns"}
+    assert table_names(db) == {"second", "duckdb_vsa_columns", "duckdb_vsa_encoded"}
 
 
 def test_temporary_file_of_a_killed_run_is_removed_by_the_next(tmp_path, small_input) -> None:

@@ -490,6 +490,56 @@ def test_vsa_near_duplicates_reports_exact_copies_and_skips_nulls(con) -> None:
     assert all(abs(score - 1.0) < 1e-5 for _, _, score in got)
 
 
+@pytest.mark.parametrize("threshold", ["1.5", "-1.01", "'nan'::DOUBLE", "2::INTEGER"])
+def test_a_threshold_that_is_not_a_cosine_is_refused(con, threshold) -> None:
+    load_docs(con, "thr_src", ['{"a": 1}', '{"a": 1}', '{"b": 2}'])
+    rows(con, "CREATE TABLE thr AS SELECT id, doc, vsa_encode(doc) AS vec FROM thr_src")
+    for sql in (
+        f"SELECT * FROM vsa_near_duplicates('thr', 'vec', threshold := {threshold})",
+        f"SELECT * FROM vsa_near_duplicates('thr', 'vec', {threshold})",
+    ):
+        with pytest.raises(duckdb.InvalidInputException) as err:
+            rows(con, sql)
+        assert "vsa_near_duplicates: threshold is a cosine between -1 and 1, got" in str(err.value)
+    # The bounds themselves are cosines.
+    assert len(rows(con, "SELECT * FROM vsa_near_duplicates('thr', 'vec', threshold := 1)")) <= 1
+    assert len(rows(con, "SELECT * FROM vsa_near_duplicates('thr', 'vec', threshold := -1)")) == 3
+
+
+def test_defaulted_parameters_may_be_passed_by_position(con) -> None:
+    load_docs(con, "pos_src", ['{"a": 1}', '{"a": 1}', '{"a": 2}', '{"b": 3}'])
+    rows(con, "CREATE TABLE pos AS SELECT id, doc, vsa_encode(doc) AS vec FROM pos_src")
+    query = """vsa_encode('{"a": 1}')"""
+    assert rows(con, f"SELECT id FROM vsa_search('pos', 'vec', {query}, 3)") == rows(
+        con, f"SELECT id FROM vsa_search('pos', 'vec', {query}, k := 3)"
+    )
+    assert len(rows(con, f"SELECT id FROM vsa_search('pos', 'vec', {query}, 3)")) == 3
+    by_position = "SELECT l.id, r.id FROM vsa_near_duplicates('pos', 'vec', 0.5, 1)"
+    by_name = "SELECT l.id, r.id FROM vsa_near_duplicates('pos', 'vec', threshold := 0.5, k := 1)"
+    assert rows(con, by_position) == rows(con, by_name)
+    join = (
+        "SELECT l.id, r.id, rank FROM vsa_topk_join('pos', 'vec', 'pos', 'vec', {}) ORDER BY 1, 3"
+    )
+    assert rows(con, join.format("2")) == rows(con, join.format("k := 2"))
+
+
+def test_a_number_literal_encodes_as_the_json_number() -> None:
+    con = duckdb.connect()
+    duckdb_vsa.register(con, dim=64)
+    # A bare integer literal once matched both of the function's signatures, and
+    # DuckDB's error named the internal function instead of vsa_encode.
+    assert one(con, "SELECT vsa_encode(42) = vsa_encode('42')") is True
+    assert one(con, "SELECT vsa_encode(42) = vsa_encode(42::BIGINT)") is True
+    assert one(con, "SELECT vsa_encode(-7) = vsa_encode('-7')") is True
+    null_con = duckdb.connect()
+    duckdb_vsa.register(null_con, dim=64, on_error="null")
+    assert one(null_con, "SELECT vsa_encode(42) = vsa_encode('42')") is True
+    for sql in ("SELECT vsa_encode()", "SELECT vsa_encode(1, 2)"):
+        with pytest.raises(duckdb.Error) as err:
+            rows(con, sql)
+        assert "vsa_encode" in str(err.value) and "__vsa_encode" not in str(err.value)
+
+
 # -- register() -----------------------------------------------------------------------
 
 

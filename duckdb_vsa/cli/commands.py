@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from duckdb_vsa.arrays import vectors_from_arrow
+from duckdb_vsa.arrays import vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.cli.common import (
     PROG,
     CLIError,
@@ -48,21 +48,38 @@ from duckdb_vsa.sqltext import quote_ident
 # -- encode ----------------------------------------------------------------------------
 
 
-def _encode_chunk(encoder: Encoder, chunk: Chunk, on_error: str) -> tuple[pa.Table, pa.Array, int]:
-    """The chunk's kept columns, its vectors, and how many documents failed."""
+def _encode_chunk(
+    encoder: Encoder,
+    chunk: Chunk,
+    on_error: str,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[pa.Table, pa.Array, int]:
+    """The chunk's kept columns, its vectors, and how many documents failed.
+
+    ``known``: which documents already have a vector, and those vectors (see
+    :meth:`~duckdb_vsa.cli.stores.DuckDBSink.known`); only the others are encoded.
+    """
+    todo = np.arange(len(chunk.docs)) if known is None else np.flatnonzero(~known[0])
+    docs = chunk.docs if known is None else chunk.docs.take(pa.array(todo, pa.int64()))
     try:
-        vectors = encoder.encode_arrow(
-            chunk.docs, on_error="raise" if on_error == "raise" else "null"
-        )
+        vectors = encoder.encode_arrow(docs, on_error="raise" if on_error == "raise" else "null")
     except DocumentError as err:
         if err.row is None:
             raise
-        text = chunk.docs[err.row].as_py()
+        row = int(todo[err.row])
+        text = chunk.docs[row].as_py()
         hint = chunk.hint(text) if chunk.hint else ""
         raise CLIError(
-            f"{chunk.where(err.row)}: {err}{hint} Fix the document, or pass --on-error null "
+            f"{chunk.where(row)}: {err}{hint} Fix the document, or pass --on-error null "
             "(keep the row with a NULL vector) or --on-error skip (drop the row)."
         ) from None
+    if known is not None and known[0].any():
+        encoded, valid = vectors_from_arrow(vectors, encoder.dim)
+        rows = np.zeros((len(chunk.docs), encoder.dim), np.float32)
+        rows[todo], rows[known[0]] = encoded, known[1]
+        present = np.ones(len(chunk.docs), dtype=bool)
+        present[todo] = valid
+        vectors = vectors_to_arrow(rows, present)
     failed = np.asarray(vectors.is_null().to_numpy(zero_copy_only=False), dtype=bool) & ~np.asarray(
         chunk.docs.is_null().to_numpy(zero_copy_only=False), dtype=bool
     )
@@ -91,6 +108,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
             "--table applies to a DuckDB database output: name the output file with the "
             f"suffix {', '.join(DUCKDB_SUFFIXES)}."
         )
+    if args.only_missing and not to_duckdb:
+        raise CLIError(
+            "--only-missing applies to a DuckDB database output: name the output file with "
+            f"the suffix {', '.join(DUCKDB_SUFFIXES)}."
+        )
     if args.table is not None:
         table_parts(args.table)  # a name that cannot be read fails before any work
     fmt = detect_format(args.input, args.format)
@@ -113,15 +135,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
             source.source_column,
             vcol,
             args.overwrite,
+            args.only_missing,
         )
     else:
         metadata = encoding_metadata(config, vcol, source.source_column)
         sink = ParquetSink(args.output, schema, metadata, args.overwrite)
-    done = failed = 0
+    done = failed = reused = 0
     try:
         progress = Progress("encode", total, show)
         for chunk in source.chunks():
-            columns, vectors, n_failed = _encode_chunk(encoder, chunk, args.on_error)
+            known = sink.known(chunk.docs) if to_duckdb else None
+            reused += 0 if known is None else int(known[0].sum())
+            columns, vectors, n_failed = _encode_chunk(encoder, chunk, args.on_error, known)
             sink.write(columns.append_column(vcol, vectors))
             done += len(chunk.docs)
             failed += n_failed
@@ -133,10 +158,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     progress.finish(done)
     elapsed = time.perf_counter() - progress.start
     if not args.quiet:
-        notes = ""
+        notes = f"; {reused:,} vectors kept from the table" if args.only_missing else ""
         if failed:
             what = "skipped" if args.on_error == "skip" else "kept with a NULL vector"
-            notes = f"; {failed:,} invalid documents {what}"
+            notes += f"; {failed:,} invalid documents {what}"
         print(
             f"{PROG}: encoded {done:,} record{'s' * (done != 1)} into {sink.where} in "
             f"{elapsed:.1f} s "

@@ -163,6 +163,13 @@ def _add_encode(sub: Any) -> None:
         "--overwrite", action="store_true", help="replace an existing output file or table"
     )
     p.add_argument(
+        "--only-missing",
+        action="store_true",
+        help="DuckDB output: replace the table, but keep the vectors it holds for documents "
+        "of INPUT (same text, same configuration, vector made from it) and encode only the "
+        "others",
+    )
+    p.add_argument(
         "--on-error",
         choices=("raise", "null", "skip"),
         default="raise",

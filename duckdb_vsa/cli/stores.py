@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from duckdb_vsa.cli.common import PROG, CLIError, one_line
 from duckdb_vsa.cli.inputs import read_head
 from duckdb_vsa.cli.output import note
+from duckdb_vsa.cli.reuse import KnownVectors
 from duckdb_vsa.cli.staging import (
     is_staging_table,
     new_staging_table,
@@ -32,7 +34,8 @@ from duckdb_vsa.cli.staging import (
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.db.changes import CHANGES_TABLE
 from duckdb_vsa.db.columns import METADATA_TABLE, column_info, record_column, recorded_columns
-from duckdb_vsa.db.names import Relation, resolve_relation
+from duckdb_vsa.db.encoded import ENCODED_TABLE, EncodedPairs
+from duckdb_vsa.db.names import Relation, find_column, resolve_relation, table_columns
 from duckdb_vsa.index.store import DATA_TABLE, INDEXES_TABLE
 from duckdb_vsa.sqltext import display_name, qualified, quote_ident, split_identifier
 
@@ -44,7 +47,9 @@ DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 #: Tables duckdb_vsa keeps in a database beside the user's (never a store).
-PACKAGE_TABLES = frozenset({METADATA_TABLE, CHANGES_TABLE, INDEXES_TABLE, DATA_TABLE})
+PACKAGE_TABLES = frozenset(
+    {METADATA_TABLE, CHANGES_TABLE, INDEXES_TABLE, DATA_TABLE, ENCODED_TABLE}
+)
 
 
 def encoding_metadata(
@@ -185,6 +190,11 @@ class DuckDBSink:
     The name of the table is checked (its schema must exist; an existing table
     needs ``overwrite``) before anything is written, and the staging tables of
     earlier runs that were killed are dropped.
+
+    With ``only_missing``, an existing table may be replaced, and :meth:`known`
+    gives the vectors it already holds for documents of the input: those of
+    rows whose vector is recorded as made from their document by the same
+    configuration (see :mod:`duckdb_vsa.db.encoded`).
     """
 
     def __init__(
@@ -196,12 +206,15 @@ class DuckDBSink:
         source_column: str,
         vector_column: str,
         overwrite: bool,
+        only_missing: bool = False,
     ):
         parts = table_parts(table)
         self.config = config
         self.source_column, self.vector_column = source_column, vector_column
         self.committed = False
         self.target: str | None = None
+        self.only_missing = only_missing
+        self.reuse: KnownVectors | None = None
         try:
             self.con = duckdb.connect(path)
         except duckdb.Error as err:
@@ -221,6 +234,15 @@ class DuckDBSink:
             self.recorded = recorded_name(db_schema, name)
             self.final = quote_ident(name)
             self.final_in_schema = qualified((catalog, db_schema, name))
+            self.final_parts = (catalog, db_schema, name)
+            if only_missing:
+                self.reuse = KnownVectors.find(
+                    self.con,
+                    Relation(catalog, db_schema, name),
+                    self.recorded,
+                    (source_column, vector_column),
+                    config,
+                )
             # Each chunk is committed on its own (one transaction for all would hold more
             # memory), within DuckDB's memory limit.
             self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'").fetchall()
@@ -271,9 +293,19 @@ class DuckDBSink:
         shown = shown_name(db_schema, name)
         if existing and existing[0][0] == "view":
             raise CLIError(f"{path} has a view named {shown}; choose another --table.")
-        if existing and not overwrite:
-            raise CLIError(f"{path} already has a table {shown}; pass --overwrite to replace it.")
+        if existing and not (overwrite or self.only_missing):
+            raise CLIError(
+                f"{path} already has a table {shown}; pass --overwrite to replace it, or "
+                "--only-missing to replace it encoding only the documents it lacks."
+            )
         return catalog, db_schema, name
+
+    def known(self, docs: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+        """With ``only_missing``: which documents the old table has a vector for, and those.
+
+        See :meth:`duckdb_vsa.cli.reuse.KnownVectors.lookup`; None when nothing is reused.
+        """
+        return None if self.reuse is None else self.reuse.lookup(docs)
 
     def write(self, table: pa.Table) -> None:
         """Append rows to the staging table."""
@@ -320,6 +352,16 @@ class DuckDBSink:
             record_column(
                 con, self.recorded, self.source_column, self.vector_column, self.config, rows
             )
+            # Every vector was made from the document beside it: a later encode_column
+            # or --only-missing encodes only what changes.
+            relation = Relation(*self.final_parts)
+            columns = table_columns(con, relation)
+            doc, vec = (
+                find_column(columns, self.source_column),
+                find_column(columns, self.vector_column),
+            )
+            if doc is not None and vec is not None:
+                EncodedPairs(relation, doc.name, vec.name, self.config.fingerprint).update(con)
             con.execute("COMMIT").fetchall()
         except BaseException:
             with contextlib.suppress(duckdb.Error):

@@ -22,13 +22,18 @@ table that already has FOR EACH ROW triggers: there :func:`watch_column`
 returns None and says why.
 
 Triggers are schema objects: they persist in a file database, block
-``ALTER TABLE ... RENAME`` of the table, and are dropped with it.
+``ALTER TABLE ... RENAME`` of the table, and are dropped with it. Their
+statement names the log table with its database (a trigger binds its names in
+the firing connection's default database, not its own), so a database file
+copied, renamed or attached under another name needs them re-created:
+:func:`repair_watches`, which :func:`duckdb_vsa.register` calls.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import uuid
 
 import duckdb
@@ -43,6 +48,7 @@ __all__ = [
     "Watch",
     "compact_changes",
     "find_watch",
+    "repair_watches",
     "unwatch",
     "watch_column",
     "watches",
@@ -186,7 +192,6 @@ def watch_column(
         return found, ""
     made = Watch(relation, column, uuid.uuid4().hex[:16])
     key = quote_literal(made.key)
-    bump = {"insert": "1, 0", "delete": "0, 1", "update": "0, 1"}
     done: list[str] = []
     try:
         con.execute(
@@ -195,17 +200,82 @@ def watch_column(
         ).fetchall()
         con.execute(f"INSERT INTO {made.changes.sql} VALUES ({key}, 0, 0)").fetchall()
         for event in EVENTS:
-            what = f"UPDATE OF {quote_ident(column)}" if event == "update" else event.upper()
-            con.execute(
-                f"CREATE TRIGGER {quote_ident(made.trigger_name(event))} AFTER {what} ON "
-                f"{relation.sql} FOR EACH STATEMENT INSERT INTO {made.changes.sql} "
-                f"VALUES ({key}, {bump[event]})"
-            ).fetchall()
+            _create_trigger(con, made, event)
             done.append(event)
     except duckdb.Error as err:
         _remove(con, made, done)
         return None, f"triggers cannot be created on {relation.display} ({err})"
     return made, ""
+
+
+def _create_trigger(con: duckdb.DuckDBPyConnection, watch: Watch, event: str) -> None:
+    bump = {"insert": "1, 0", "delete": "0, 1", "update": "0, 1"}[event]
+    what = f"UPDATE OF {quote_ident(watch.column)}" if event == "update" else event.upper()
+    # The log table is named with its database: a trigger's statement binds its
+    # names in the database the firing connection uses by default, not its own.
+    con.execute(
+        f"CREATE TRIGGER {quote_ident(watch.trigger_name(event))} AFTER {what} ON "
+        f"{watch.relation.sql} FOR EACH STATEMENT INSERT INTO {watch.changes.sql} "
+        f"VALUES ({quote_literal(watch.key)}, {bump})"
+    ).fetchall()
+
+
+# The database a trigger's statement writes to: INSERT INTO <database>.<schema>.<table>.
+_TARGET = re.compile(r'INSERT INTO\s+("(?:[^"]|"")*"|[^."\s]+)\.', re.IGNORECASE)
+
+
+def _target_database(sql: str | None) -> str | None:
+    found = _TARGET.search(sql or "")
+    if found is None:
+        return None
+    name = found.group(1)
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def repair_watches(con: duckdb.DuckDBPyConnection) -> list[Watch]:
+    """Re-create the triggers that name their log table's database by another name.
+
+    A trigger names the database it was created in, so when the database file is
+    copied or renamed, or attached under another name, every INSERT, UPDATE and
+    DELETE of the watched table fails (``Table with name "<old
+    name>.main.duckdb_vsa_changes" does not exist``). This re-creates such
+    triggers, in every writable database of ``con``, for the name it has now.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Outside a transaction, or in one the caller commits.
+
+    Returns
+    -------
+    list of Watch
+        The watches whose triggers were re-created.
+    """
+    rows = con.execute(
+        "SELECT t.database_name, t.schema_name, t.table_name, t.trigger_name, t.columns, t.sql "
+        "FROM duckdb_triggers() t JOIN duckdb_databases() d USING (database_name) "
+        "WHERE starts_with(t.trigger_name, ?) AND NOT d.readonly",
+        [TRIGGER_PREFIX],
+    ).fetchall()
+    broken = [r for r in rows if fold(_target_database(r[5]) or r[0]) != fold(r[0])]
+    if not broken:
+        return []
+    columns = {
+        (db, schema, table, name[len(TRIGGER_PREFIX) :].rsplit("_", 1)[0]): cols[0]
+        for db, schema, table, name, cols, _ in rows
+        if name.endswith("_update") and cols
+    }
+    repaired: dict[tuple[str, ...], Watch] = {}
+    for db, schema, table, name, _, _ in broken:
+        key, event = name[len(TRIGGER_PREFIX) :].rsplit("_", 1)
+        column = columns.get((db, schema, table, key))
+        if column is None or event not in EVENTS:
+            continue
+        watch = Watch(Relation(db, schema, table), column, key)
+        con.execute(f"DROP TRIGGER {quote_ident(name)} ON {watch.relation.sql}").fetchall()
+        _create_trigger(con, watch, event)
+        repaired[(db, schema, table, key)] = watch
+    return list(repaired.values())
 
 
 def _remove(con: duckdb.DuckDBPyConnection, watch: Watch, events: list[str]) -> None:

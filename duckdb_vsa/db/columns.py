@@ -26,6 +26,7 @@ import duckdb
 
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.db.changes import watch_column
+from duckdb_vsa.db.encoded import EncodedPairs, pair_sql
 from duckdb_vsa.db.encoders import registered_encoder, registration
 from duckdb_vsa.db.names import (
     SNAPSHOT_SQL,
@@ -174,6 +175,7 @@ def encode_column(
     json_col: str,
     vec_col: str = "vec",
     *,
+    incremental: bool = True,
     batch_rows: int = 20_000,
     progress: bool | Callable[[int, int, float], None] | None = None,
 ) -> dict[str, Any]:
@@ -191,18 +193,29 @@ def encode_column(
         The column of JSON documents (VARCHAR, JSON or STRUCT); never changed.
     vec_col : str, default "vec"
         The vector column; added as ``FLOAT[D]`` if missing, overwritten if present.
+    incremental : bool, default True
+        Encode only the rows whose vector is not the encoding of their document
+        by this connection's configuration: a NULL vector, a document changed
+        since its vector was written by ``encode_column`` (or the command
+        line's ``encode``), a vector written some other way, or a column made
+        with another configuration. Each vector written is recorded as the hash
+        of the document with the vector, in the table ``duckdb_vsa_encoded``
+        (see :mod:`duckdb_vsa.db.encoded`). False encodes every row.
     batch_rows : int, default 20000
         Rows encoded per statement.
     progress : bool or callable, optional
-        A callable gets ``(rows_done, rows_total, rows_per_second)`` after every
-        batch; ``True`` prints a line to stderr after every batch; ``None``
-        prints only once the work has lasted more than two seconds; ``False``
-        is silent.
+        A callable gets ``(rows_done, rows_to_encode, rows_per_second)`` after
+        every batch; ``True`` prints a line to stderr after every batch;
+        ``None`` prints only once the work has lasted more than two seconds;
+        ``False`` is silent.
 
     Returns
     -------
     dict
-        ``table``, ``column``, ``rows``, ``fingerprint`` and ``configuration``.
+        ``table``, ``column``, ``rows`` (the table's rows), ``encoded`` (rows
+        encoded by this call), ``skipped`` (rows whose vector was current, or
+        whose document and vector are both NULL), ``fingerprint`` and
+        ``configuration``.
 
     Raises
     ------
@@ -220,8 +233,12 @@ def encode_column(
     >>> con = duckdb.connect()
     >>> _ = duckdb_vsa.register(con, dim=64)
     >>> _ = con.execute('''CREATE TABLE "My Table" AS SELECT '{"a": 1}' AS doc''')
-    >>> encode_column(con, '"My Table"', "doc", progress=False)["rows"]
+    >>> encode_column(con, '"My Table"', "doc", progress=False)["encoded"]
     1
+    >>> _ = con.execute('''INSERT INTO "My Table" (doc) VALUES ('{"a": 2}')''')
+    >>> done = encode_column(con, '"My Table"', "doc", progress=False)
+    >>> done["rows"], done["encoded"], done["skipped"]
+    (2, 1, 1)
     """
     encoder = _registered(con, "encode_column()")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
@@ -244,42 +261,74 @@ def encode_column(
         )
     else:
         vector_name = found.name
-    low, high, total = con.execute(
-        f"SELECT min(rowid), max(rowid), count(*) FROM {target}"
-    ).fetchall()[0]
-    done = 0
-    start = time.perf_counter()
-    if total:
-        # Updating a vector column rewrites its rows under new rowids, so batches
-        # read the table (rowids stay put) into a scratch table, and one UPDATE
-        # writes every vector at the end.
-        scratch = qualified(("temp", "main", f"__vsa_encode_scratch_{encoder.fingerprint}"))
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {scratch} (rid BIGINT, v {vector_type})"
-        ).fetchall()
-        try:
-            fill = (
-                f"INSERT INTO {scratch} SELECT rowid, vsa_encode({quote_ident(source.name)}) "
-                f"FROM {target} WHERE rowid >= ? AND rowid < ?"
-            )
-            for lo in range(low, high + 1, batch_rows):
-                inserted = con.execute(fill, [lo, lo + batch_rows]).fetchall()
-                done += int(inserted[0][0]) if inserted else 0
-                _report(progress, done, total, time.perf_counter() - start)
-            con.execute(
-                f"UPDATE {target} AS __vsa_t SET {quote_ident(vector_name)} = __vsa_s.v "
-                f"FROM {scratch} AS __vsa_s WHERE __vsa_t.rowid = __vsa_s.rid"
-            ).fetchall()
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {scratch}").fetchall()
-    record_column(con, table, json_col, vector_name, encoder.config, done, watch=True)
+    pairs = EncodedPairs(relation, source.name, vector_name, encoder.config.fingerprint)
+    total, encoded = _encode_rows(con, pairs, encoder.dim, incremental, batch_rows, progress)
+    record_column(con, table, json_col, vector_name, encoder.config, total, watch=True)
     return {
         "table": table,
         "column": vec_col,
-        "rows": done,
+        "rows": total,
+        "encoded": encoded,
+        "skipped": total - encoded,
         "fingerprint": encoder.config.fingerprint,
         "configuration": encoder.config.describe(),
     }
+
+
+def _encode_rows(
+    con: duckdb.DuckDBPyConnection,
+    pairs: EncodedPairs,
+    dim: int,
+    incremental: bool,
+    batch_rows: int,
+    progress: bool | Callable[[int, int, float], None] | None,
+) -> tuple[int, int]:
+    """Encode the rows of a column that need it; ``(rows of the table, rows encoded)``."""
+    target = pairs.relation.sql
+    doc = quote_ident(pairs.doc)
+    stale = pairs.stale_sql(pairs.exists(con)) if incremental else "true"
+    # Rowids change when a vector is written (DuckDB rewrites an updated row), so
+    # the rows to encode are listed first, encoded batch by batch into a scratch
+    # table, and written by one UPDATE at the end.
+    scratch = qualified(("temp", "main", f"__vsa_encode_scratch_{pairs.fingerprint}"))
+    todo = qualified(("temp", "main", f"__vsa_encode_todo_{pairs.fingerprint}"))
+    start = time.perf_counter()
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {todo} AS SELECT rowid AS rid, "
+            f"(row_number() OVER (ORDER BY rowid) - 1) // {batch_rows} AS batch "
+            f"FROM {target} WHERE {stale}"
+        ).fetchall()
+        total = int(con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+        batches = con.execute(
+            f"SELECT batch, min(rid), max(rid), count(*) FROM {todo} GROUP BY batch ORDER BY batch"
+        ).fetchall()
+        wanted = sum(int(b[3]) for b in batches)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {scratch} (rid BIGINT, v FLOAT[{dim}], pair UBIGINT)"
+        ).fetchall()
+        fill = (
+            f"INSERT INTO {scratch} SELECT __vsa_rid, __vsa_v, "
+            f"{pair_sql('__vsa_doc', '__vsa_v')} FROM (SELECT rowid AS __vsa_rid, "
+            f"{doc} AS __vsa_doc, vsa_encode({doc}) AS __vsa_v FROM {target} "
+            f"WHERE rowid BETWEEN ? AND ? AND rowid IN (SELECT rid FROM {todo} WHERE batch = ?))"
+        )
+        done = 0
+        for batch, low, high, _ in batches:
+            inserted = con.execute(fill, [low, high, batch]).fetchall()
+            done += int(inserted[0][0]) if inserted else 0
+            _report(progress, done, wanted, time.perf_counter() - start)
+        if done:
+            con.execute(
+                f"UPDATE {target} AS __vsa_t SET {quote_ident(pairs.vec)} = __vsa_s.v "
+                f"FROM {scratch} AS __vsa_s WHERE __vsa_t.rowid = __vsa_s.rid"
+            ).fetchall()
+        # Only pairs of a document and the vector made from it are recorded.
+        pairs.update(con, f"SELECT pair FROM {scratch} WHERE v IS NOT NULL", total)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {scratch}").fetchall()
+        con.execute(f"DROP TABLE IF EXISTS {todo}").fetchall()
+    return total, done
 
 
 def _report(
