@@ -1,0 +1,324 @@
+"""Worker processes: the same vectors and errors as one process, and no stray processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from conftest import ROOT, fetch_vectors, run_python, varied_documents
+
+import duckdb_vsa
+from duckdb_vsa.errors import ConfigMismatchError, DocumentError, InvalidArgumentError, VsaError
+from duckdb_vsa.pool import WorkerError, WorkerPool
+
+DIM = 256
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "vectors.json").read_text("utf-8"))
+HINTED = {
+    "dim": 64,
+    "binding": "haar",
+    "alpha": 0.5,
+    "fields": {
+        "$.price": {"kind": "number", "scale": 10},
+        "$.name": "text",
+        "$.tags[*]": "category",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def pools():
+    """A 1-worker and a 2-worker pool at D = 256, shared by the tests of this module."""
+    made = {n: WorkerPool({"dim": DIM}, workers=n) for n in (1, 2)}
+    yield made
+    for pool in made.values():
+        pool.close()
+
+
+def _documents() -> list[str | None]:
+    golden = [d["json"] for d in GOLDEN["documents"]]
+    docs: list[str | None] = [*varied_documents(400), *golden]
+    docs[7] = None
+    docs[301] = None
+    return docs
+
+
+def _same(a: pa.Array, b: pa.Array) -> None:
+    """Equal types, null rows and vector bytes."""
+    assert a.type == b.type
+    assert a.is_null().to_pylist() == b.is_null().to_pylist()
+    assert a.flatten().to_numpy().tobytes() == b.flatten().to_numpy().tobytes()
+
+
+def _gone(pid: int) -> bool:
+    """Whether the process has exited (a zombie waiting for its reaper counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _wait_gone(pids: list[int], patience: float = 60.0) -> list[int]:
+    """The pids still running after up to ``patience`` seconds (a liveness bound, not a timing)."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if not _gone(p)]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return alive
+
+
+# -- same vectors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_vectors_are_bit_identical_to_one_process(pools, encoder, workers) -> None:
+    docs = pa.array(_documents(), type=pa.string())
+    expected = encoder.encode_arrow(docs)
+    _same(pools[workers].encode(docs), expected)
+    # Every way DuckDB hands a column over: chunked, large strings, a slice.
+    chunked = pa.chunked_array([docs.slice(0, 100), docs.slice(100)])
+    _same(pools[workers].encode(chunked), expected)
+    _same(pools[workers].encode(docs.cast(pa.large_string())), expected)
+    _same(pools[workers].encode(docs.slice(50, 200)), encoder.encode_arrow(docs.slice(50, 200)))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_golden_vectors_through_workers(workers) -> None:
+    texts = [d["json"] for d in GOLDEN["documents"]] * 40  # enough rows for two slices
+    with WorkerPool({}, workers=workers) as pool:
+        vectors = pool.encode(pa.array(texts)).flatten().to_numpy().reshape(len(texts), -1)
+    for i, pinned in enumerate(GOLDEN["documents"] * 40):
+        digest = hashlib.blake2b(vectors[i].astype("<f4").tobytes(), digest_size=16).hexdigest()
+        assert digest == pinned["blake2b"], pinned["json"]
+
+
+def test_options_travel_to_the_workers() -> None:
+    docs = pa.array(
+        [
+            json.dumps({"name": f"item {i}", "price": i * 1.5, "tags": ["a", str(i % 3)]})
+            for i in range(300)
+        ]
+    )
+    hinted = duckdb_vsa.Encoder(**HINTED)
+    with WorkerPool(HINTED, workers=2) as pool:
+        assert pool.fingerprint == hinted.fingerprint
+        _same(pool.encode(docs), hinted.encode_arrow(docs))
+    # What EncoderConfig.as_dict() returns is accepted as well.
+    with WorkerPool(hinted.config.as_dict(), workers=1) as pool:
+        _same(pool.encode(docs), hinted.encode_arrow(docs))
+
+
+def test_calls_from_several_threads_get_their_own_vectors(pools, encoder) -> None:
+    docs = varied_documents(1200, seed=3)
+    arrays = [pa.array(docs[i::6]) for i in range(6)]
+    results: dict[int, pa.Array] = {}
+
+    def call(i: int) -> None:
+        results[i] = pools[2].encode(arrays[i])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, array in enumerate(arrays):
+        _same(results[i], encoder.encode_arrow(array))
+
+
+def test_duckdb_udf_wired_to_the_pool(pools, encoder) -> None:
+    docs = varied_documents(5000, seed=1)
+    con = duckdb.connect()
+    con.register("docs_arrow", pa.table({"id": range(len(docs)), "doc": pa.array(docs)}))
+    con.execute("CREATE TABLE t AS SELECT id, doc FROM docs_arrow ORDER BY id")
+    con.create_function(
+        "f",
+        lambda column: pools[2].encode(column),
+        ["VARCHAR"],
+        f"FLOAT[{DIM}]",
+        type="arrow",
+        null_handling="special",
+    )
+    con.execute("CREATE TABLE t2 AS SELECT id, f(doc) AS v FROM t")
+    got = fetch_vectors(con, "SELECT id, v FROM t2 ORDER BY id", DIM)
+    expected = encoder.encode_batch(docs)
+    assert got.tobytes() == expected.tobytes()
+    con.close()
+
+
+# -- same errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("bad_rows", [[350], [20, 350], [399]])
+def test_a_bad_document_gives_the_same_error_and_row(pools, encoder, workers, bad_rows) -> None:
+    docs = varied_documents(400, seed=2)
+    for row in bad_rows:
+        docs[row] = '{"name": "unterminated'
+    docs[bad_rows[-1]] = ""  # a different kind of bad document last
+    array = pa.array(docs)
+    with pytest.raises(DocumentError) as in_process:
+        encoder.encode_arrow(array)
+    with pytest.raises(DocumentError) as through_workers:
+        pools[workers].encode(array)
+    assert through_workers.value.row == in_process.value.row == bad_rows[0]
+    assert str(through_workers.value) == str(in_process.value)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_on_error_null_nulls_the_same_rows(pools, encoder, workers) -> None:
+    docs: list[str | None] = list(varied_documents(400, seed=4))
+    for row in (0, 13, 199, 200, 250, 399):
+        docs[row] = "{not json"
+    docs[77] = ""
+    docs[78] = None
+    array = pa.array(docs)
+    expected = encoder.encode_arrow(array, on_error="null")
+    got = pools[workers].encode(array, on_error="null")
+    _same(got, expected)
+    assert got.null_count == 8
+
+
+def test_arguments_are_checked(pools) -> None:
+    with pytest.raises(InvalidArgumentError):
+        WorkerPool({"dim": DIM}, workers=0)
+    with pytest.raises(InvalidArgumentError):
+        WorkerPool({"dim": DIM}, cache_bytes=-1)
+    with pytest.raises(TypeError):
+        WorkerPool({"dim": DIM, "colour": "red"})
+    with pytest.raises(ConfigMismatchError):
+        WorkerPool({"version": 1, "dim": DIM})
+    with pytest.raises(InvalidArgumentError):
+        pools[1].encode(pa.array(["{}"]), on_error="skip")
+    with pytest.raises(TypeError):
+        pools[1].encode(pa.array([1, 2]))
+    assert len(pools[1].encode(pa.array([], type=pa.string()))) == 0
+    assert pools[1].encode(pa.array([None, None])).null_count == 2
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def test_a_crashed_worker_fails_the_call_and_is_replaced(encoder) -> None:
+    docs = pa.array(varied_documents(300, seed=5))
+    with WorkerPool({"dim": DIM}, workers=1) as pool:
+        pool.start()
+        (pid,) = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        assert not _wait_gone([pid])
+        with pytest.raises(VsaError, match="killed by SIGKILL") as failed:
+            pool.encode(docs)
+        assert isinstance(failed.value, WorkerError)
+        _same(pool.encode(docs), encoder.encode_arrow(docs))
+        assert pool.pids() and pool.pids() != [pid]
+
+
+def test_close_stops_the_workers() -> None:
+    pool = WorkerPool({"dim": DIM}, workers=2).start()
+    pids = pool.pids()
+    assert len(pids) == 2
+    pool.close()
+    assert pool.pids() == []
+    assert not _wait_gone(pids)
+    with pytest.raises(WorkerError, match="closed"):
+        pool.encode(pa.array(["{}"]))
+
+
+def test_workers_start_in_the_background(encoder) -> None:
+    docs = pa.array(varied_documents(200, seed=6))
+    with WorkerPool({"dim": DIM}, workers=2) as pool:
+        assert not pool.ready
+        pool.start(wait=False)
+        deadline = time.monotonic() + 120
+        while not pool.ready and pool.start_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool.start_error is None
+        assert pool.ready and len(pool.pids()) == 2
+        _same(pool.encode(docs), encoder.encode_arrow(docs))
+
+
+def test_a_worker_without_input_exits_quietly() -> None:
+    done = run_python("-m", "duckdb_vsa.worker", stdin="")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+import duckdb
+import pyarrow as pa
+from duckdb_vsa.pool import WorkerPool
+
+with open({marker!r}, "a") as f:
+    f.write("top-level code ran\\n")
+pool = WorkerPool({{"dim": 64}}, workers=2)
+con = duckdb.connect()
+con.create_function("f", lambda docs: pool.encode(docs), ["VARCHAR"], "FLOAT[64]",
+                    type="arrow", null_handling="special")
+print(con.execute(
+    "SELECT count(f(doc)) FROM (SELECT '{{\\"a\\": ' || i || '}}' AS doc FROM range(5000) t(i))"
+).fetchall()[0][0])
+print(len(pool.pids()))
+"""
+
+
+def test_a_script_without_main_guard_runs_its_top_level_code_once(tmp_path) -> None:
+    marker = tmp_path / "marker.txt"
+    script = tmp_path / "no_guard.py"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD.format(marker=str(marker)), encoding="utf-8")
+    done = run_python(script, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5000", "2"]
+    assert marker.read_text(encoding="utf-8").splitlines() == ["top-level code ran"]
+
+
+PARENT_SCRIPT = """
+import sys, time
+import pyarrow as pa
+from duckdb_vsa.pool import WorkerPool
+
+pool = WorkerPool({"dim": 64}, workers=2).start()
+pool.encode(pa.array(['{"a": 1}'] * 500))
+print(" ".join(map(str, pool.pids())), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+def test_a_killed_parent_leaves_no_worker_processes(tmp_path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        assert not any(_gone(p) for p in pids)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        parent.stdout.close()
+    assert _wait_gone(pids) == []
+
+
+def test_the_scaling_benchmark_runs_in_quick_mode() -> None:
+    done = run_python(ROOT / "benchmarks" / "workers_scaling.py", "--quick", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for title in ("Time to the first vector", "Cost per call", "Throughput, 2,500 nested"):
+        assert title in out, title
+    for contender in ("| pool.encode | in process", "| DuckDB UDF  | 2 worker(s)", "load average"):
+        assert contender in out, contender
