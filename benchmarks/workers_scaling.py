@@ -7,8 +7,8 @@ Three measurements on nested records (depth 4, about 40 leaves), D = 1024:
    new ``Encoder`` in this already running process.
 2. Cost per call by rows per call: ``pool.encode`` on k fresh rows against
    ``Encoder.encode_arrow`` on the same rows, with warm pools; once with the
-   pool's own minimum slice and once with every call cut in as many slices as
-   workers, down to one row each. The first k where workers win is the
+   pool's own slicing and once with every call cut in exactly one slice per
+   worker, down to one row each. The first k where workers win is the
    threshold below which a call should stay in process.
 3. Throughput on 30,000 and 300,000 records: ``pool.encode`` over 2048-row
    chunks (what a DuckDB UDF receives), and ``CREATE TABLE t2 AS SELECT
@@ -16,7 +16,9 @@ Three measurements on nested records (depth 4, about 40 leaves), D = 1024:
    pool (a registration for this benchmark only). Every run starts from cold
    caches: the in-process encoder is cleared, each pool is new (started
    before the clock). The variants of one repetition run back to back, so the
-   ratios compare runs under the same machine load.
+   ratios compare runs under the same machine load. CPU seconds (this process,
+   DuckDB's threads included, plus the workers) tell what the work costs
+   whatever else runs on the machine; wall seconds tell what a user waits.
 
 Run: python benchmarks/workers_scaling.py [--quick] [--sizes 30000 300000] [--repeat 3]
 """
@@ -64,6 +66,12 @@ def uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         return f"load average {os.getloadavg()}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -117,12 +125,12 @@ def per_call(args: argparse.Namespace, texts: list[str]) -> None:
     pools = {w: WorkerPool({"dim": args.dim}, workers=w).start() for w in args.workers}
     split = {w: WorkerPool({"dim": args.dim}, workers=w).start() for w in args.workers if w > 1}
     for pool in split.values():
-        pool.min_slice_rows = 1
+        pool.min_slice_rows, pool.slices_per_worker = 1, 1
     variants: dict[str, Callable[[pa.Array], object]] = {"in process": encoder.encode_arrow}
     for w, pool in pools.items():
         variants[f"{w} worker(s)"] = pool.encode
     for w, pool in split.items():
-        variants[f"{w} workers, any split"] = pool.encode
+        variants[f"{w} workers, 1 slice each"] = pool.encode
     cursor = 0
 
     def fresh(k: int) -> pa.Array:
@@ -204,20 +212,23 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
         con.execute(f"CREATE OR REPLACE TABLE t2 AS SELECT {name}(doc) AS v FROM t")
 
     times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     memory: dict[int, list[tuple[float, float]]] = {}
     for _ in range(args.repeat):
         for path in ("pool.encode", "DuckDB UDF"):
             encoder.clear_caches()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             if path == "pool.encode":
                 for chunk in chunks:
                     encoder.encode_arrow(chunk)
             else:
                 sql("f_local")
             times.setdefault(f"{path}|in process", []).append(time.perf_counter() - start)
+            cpu.setdefault(f"{path}|in process", []).append(time.process_time() - start_cpu)
             for w in args.workers:
                 with WorkerPool({"dim": args.dim}, workers=w).start() as pool:
-                    start = time.perf_counter()
+                    workers_cpu = sum(cpu_seconds(pid) for pid in pool.pids())
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     if path == "pool.encode":
                         for chunk in chunks:
                             pool.encode(chunk)
@@ -225,20 +236,25 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
                         udf.pool = pool
                         sql("f_pool")
                     times.setdefault(f"{path}|{w}", []).append(time.perf_counter() - start)
+                    workers_cpu = sum(cpu_seconds(pid) for pid in pool.pids()) - workers_cpu
+                    cpu.setdefault(f"{path}|{w}", []).append(
+                        time.process_time() - start_cpu + workers_cpu
+                    )
                     memory.setdefault(w, []).extend(rss_mib(pid) for pid in pool.pids())
     rows = []
     for key, runs in times.items():
         path, variant = key.split("|")
         local = statistics.median(times[f"{path}|in process"])
-        median = statistics.median(runs)
+        local_cpu = statistics.median(cpu[f"{path}|in process"])
+        median, median_cpu = statistics.median(runs), statistics.median(cpu[key])
         label = variant if variant == "in process" else f"{variant} worker(s)"
-        rows.append([path, label, len(runs), median, n / median, local / median])
+        rows.append(
+            [path, label, len(runs), median, n / median, local / median, median_cpu,
+             median_cpu / local_cpu]
+        )  # fmt: skip
     print(f"### Throughput, {n:,} nested records (DuckDB threads = {threads})\n")
-    print(
-        common.markdown_table(
-            ["path", "encoder", "runs", "median s", "rows/s", "× in process"], rows
-        )
-    )
+    headers = ["path", "encoder", "runs", "median s", "rows/s", "× in process", "CPU s"]
+    print(common.markdown_table([*headers, "CPU × in process"], rows))
     print(
         f"\nUDF calls per query: {udf.calls // max(1, args.repeat * len(args.workers))}, "
         f"from {len(udf.threads)} distinct DuckDB thread(s) over all runs."

@@ -3,11 +3,13 @@
 The encoder's Python parts hold the interpreter lock, so one process encodes
 on one core whatever DuckDB's ``threads`` setting says, and DuckDB calls a
 scalar function from a single thread on a table smaller than a row group.
-:class:`WorkerPool` therefore cuts each call's array into slices, one per
+:class:`WorkerPool` therefore cuts each call's array into slices, a few per
 worker process, and waits for them without holding the lock (blocking pipe
-reads release it). Calls from several threads at once queue their slices
-first come, first served; each worker encodes one slice at a time. The
-processes and the protocol are those of :mod:`duckdb_vsa.channel`.
+reads release it). Slices wait in one queue, first come, first served, shared
+by every calling thread; each worker takes the next one when it is done with
+its last, so calls from several threads share the workers, and a worker
+slowed down by other processes takes fewer slices. The processes and the
+protocol are those of :mod:`duckdb_vsa.channel`.
 
 A worker exits when its stdin reaches end of file: on :meth:`WorkerPool.close`,
 when the pool is garbage-collected, and when the parent process exits or is
@@ -23,6 +25,7 @@ calling process.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -39,11 +42,15 @@ from duckdb_vsa.channel import PROTOCOL, WorkerChannel, WorkerError
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.errors import ConfigMismatchError, DocumentError, InvalidArgumentError
 
-__all__ = ["MIN_SLICE_ROWS", "WorkerError", "WorkerPool", "usable_cores"]
+__all__ = ["MIN_SLICE_ROWS", "SLICES_PER_WORKER", "WorkerError", "WorkerPool", "usable_cores"]
 
 #: A call's array is cut into slices of at least this many rows, so a small
 #: call goes to one worker instead of paying one round trip per worker.
 MIN_SLICE_ROWS = 64
+#: A call is cut into up to this many slices per worker: the queue then hands a
+#: worker that another process slows down fewer slices, instead of the whole
+#: call waiting for its one large slice.
+SLICES_PER_WORKER = 4
 
 # The encoder's ON_ERROR; this module stays below the encoder, so it spells them out.
 _ON_ERROR = ("raise", "null")
@@ -142,17 +149,17 @@ def _serve(worker: WorkerChannel, tasks: queue.SimpleQueue) -> None:
             continue
         end = task.start + len(task.array)
         what = f"encoding rows {task.start} to {end - 1} of a call"
+        result, error = None, None
         try:
             with worker.lock:
                 result = worker.request(task.array, task.on_error, what)
-        except Exception as err:  # every slice must settle, or its caller would wait forever
-            if not isinstance(err, (DocumentError, WorkerError)):
-                with worker.lock:
-                    worker.stop(grace=2.0)
-                err = WorkerError(f"Talking to a worker process failed while {what}: {err!r}.")
-            task.call.settle(task.index, None, err)
-        else:
-            task.call.settle(task.index, result, None)
+        except (DocumentError, WorkerError) as err:
+            error = err
+        except Exception as err:  # the slice must settle and this thread live on, whatever failed
+            error = WorkerError(f"Talking to a worker process failed while {what}: {err!r}.")
+            with contextlib.suppress(Exception), worker.lock:
+                worker.stop(grace=2.0)
+        task.call.settle(task.index, result, error)
 
 
 class _State:
@@ -211,7 +218,7 @@ if hasattr(os, "register_at_fork"):
 
 
 class WorkerPool:
-    """Worker processes that encode Arrow arrays of JSON text, one slice per worker.
+    """Worker processes that encode slices of Arrow arrays of JSON text.
 
     Parameters
     ----------
@@ -279,6 +286,8 @@ class WorkerPool:
         self.workers = workers
         #: Slices are never cut smaller than this many rows.
         self.min_slice_rows = MIN_SLICE_ROWS
+        #: Slices per worker a large call is cut into.
+        self.slices_per_worker = SLICES_PER_WORKER
         #: Why the last ``start(wait=False)`` failed, if it did.
         self.start_error: Exception | None = None
         self._settings = json.dumps(
@@ -424,10 +433,11 @@ class WorkerPool:
     ) -> pa.FixedSizeListArray:
         """Encode an Arrow array of JSON text on the workers, as ``Encoder.encode_arrow`` does.
 
-        The array is cut into up to ``workers`` slices of about equal bytes (no
-        slice under :attr:`min_slice_rows` rows); the calling thread waits for
-        them without holding the interpreter lock. Vectors are bit-identical to
-        encoding in this process.
+        The array is cut into up to ``slices_per_worker`` slices per worker, of
+        about equal bytes and none under :attr:`min_slice_rows` rows; each
+        idle worker takes the next slice from a queue shared by every calling
+        thread. The calling thread waits without holding the interpreter lock.
+        Vectors are bit-identical to encoding in this process.
 
         Parameters
         ----------
@@ -463,7 +473,8 @@ class WorkerPool:
         state = self._check_open()
         if len(array) == 0:
             return _empty_vectors(self.dim)
-        parts = max(1, min(self.workers, len(array) // max(1, self.min_slice_rows)))
+        most = self.workers * max(1, self.slices_per_worker)
+        parts = max(1, min(most, len(array) // max(1, self.min_slice_rows)))
         cuts = _cut_points(array, parts)
         call = _Call(len(cuts) - 1)
         with state.lock:
