@@ -248,6 +248,34 @@ def test_workers_start_in_the_background(encoder) -> None:
         _same(pool.encode(docs), encoder.encode_arrow(docs))
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_workers_of_its_own(encoder) -> None:
+    docs = pa.array(varied_documents(300, seed=7))
+    expected = encoder.encode_arrow(docs)
+    with WorkerPool({"dim": DIM}, workers=2) as pool:
+        pool.start()
+        parent_pids = pool.pids()
+        child = os.fork()
+        if child == 0:  # the child reports through its exit code only
+            code = 1
+            try:
+                same = pool.encode(docs).equals(expected)
+                code = 0 if same and not set(pool.pids()) & set(parent_pids) else 2
+                pool.close()
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 120  # a liveness bound: a child that hangs fails the test
+        while (waited := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if waited[0] == 0:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            pytest.fail("the forked child did not finish encoding")
+        assert os.waitstatus_to_exitcode(waited[1]) == 0
+        assert pool.pids() == parent_pids
+        _same(pool.encode(docs), expected)
+
+
 def test_a_worker_without_input_exits_quietly() -> None:
     done = run_python("-m", "duckdb_vsa.worker", stdin="")
     assert done.returncode == 0, done.stderr
