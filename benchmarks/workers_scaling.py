@@ -19,6 +19,10 @@ Three measurements on nested records (depth 4, about 40 leaves), D = 1024:
    ratios compare runs under the same machine load. CPU seconds (this process,
    DuckDB's threads included, plus the workers) tell what the work costs
    whatever else runs on the machine; wall seconds tell what a user waits.
+   Beside each pool run, a plain loop in as many processes as workers, against
+   one, measures how many cores the machine gives right then (other users
+   share it; Linux shares CPU between sessions, not processes): the ceiling
+   of any speed-up measured in the same repetition.
 
 Run: python benchmarks/workers_scaling.py [--quick] [--sizes 30000 300000] [--repeat 3]
 """
@@ -29,6 +33,7 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +77,30 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds a process has used (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SPIN = "for _ in range(20_000_000): pass"
+
+
+def parallel_capacity(processes: int) -> float:
+    """How many cores' worth of work ``processes`` CPU-bound processes get right now.
+
+    The same fixed loop in one process, then in ``processes`` at once: the
+    ratio of rates is what the machine (its other users included) gives to
+    that many processes, the ceiling of any worker speed-up measured beside it.
+    """
+
+    if processes == 1:
+        return 1.0
+
+    def run(n: int) -> float:
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]
+        for proc in procs:
+            proc.wait()
+        return time.perf_counter() - start
+
+    return processes * run(1) / run(processes)
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -213,6 +242,7 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
 
     times: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
+    capacity: dict[int, list[float]] = {}
     memory: dict[int, list[tuple[float, float]]] = {}
     for _ in range(args.repeat):
         for path in ("pool.encode", "DuckDB UDF"):
@@ -226,6 +256,7 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
             times.setdefault(f"{path}|in process", []).append(time.perf_counter() - start)
             cpu.setdefault(f"{path}|in process", []).append(time.process_time() - start_cpu)
             for w in args.workers:
+                capacity.setdefault(w, []).append(parallel_capacity(w))
                 with WorkerPool({"dim": args.dim}, workers=w).start() as pool:
                     workers_cpu = sum(cpu_seconds(pid) for pid in pool.pids())
                     start, start_cpu = time.perf_counter(), time.process_time()
@@ -247,14 +278,21 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
         local = statistics.median(times[f"{path}|in process"])
         local_cpu = statistics.median(cpu[f"{path}|in process"])
         median, median_cpu = statistics.median(runs), statistics.median(cpu[key])
-        label = variant if variant == "in process" else f"{variant} worker(s)"
+        if variant == "in process":
+            label, ceiling = variant, 1.0
+        else:
+            label, ceiling = f"{variant} worker(s)", statistics.median(capacity[int(variant)])
         rows.append(
-            [path, label, len(runs), median, n / median, local / median, median_cpu,
+            [path, label, len(runs), median, n / median, local / median, ceiling, median_cpu,
              median_cpu / local_cpu]
         )  # fmt: skip
     print(f"### Throughput, {n:,} nested records (DuckDB threads = {threads})\n")
-    headers = ["path", "encoder", "runs", "median s", "rows/s", "× in process", "CPU s"]
-    print(common.markdown_table([*headers, "CPU × in process"], rows))
+    headers = ["path", "encoder", "runs", "median s", "rows/s", "× in process", "cores free ×"]
+    print(common.markdown_table([*headers, "CPU s", "CPU × in process"], rows))
+    print(
+        "\n'cores free ×': the same loop in that many processes at once against one, "
+        "measured just before each run: the most any speed-up could be then."
+    )
     print(
         f"\nUDF calls per query: {udf.calls // max(1, args.repeat * len(args.workers))}, "
         f"from {len(udf.threads)} distinct DuckDB thread(s) over all runs."
