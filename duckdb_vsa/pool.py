@@ -42,7 +42,14 @@ from duckdb_vsa.channel import PROTOCOL, WorkerChannel, WorkerError
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.errors import ConfigMismatchError, DocumentError, InvalidArgumentError
 
-__all__ = ["MIN_SLICE_ROWS", "SLICES_PER_WORKER", "WorkerError", "WorkerPool", "usable_cores"]
+__all__ = [
+    "MAX_SLICE_ROWS",
+    "MIN_SLICE_ROWS",
+    "SLICES_PER_WORKER",
+    "WorkerError",
+    "WorkerPool",
+    "usable_cores",
+]
 
 #: A call's array is cut into slices of at least this many rows, so a small
 #: call goes to one worker instead of paying one round trip per worker.
@@ -51,6 +58,9 @@ MIN_SLICE_ROWS = 64
 #: worker that another process slows down fewer slices, instead of the whole
 #: call waiting for its one large slice.
 SLICES_PER_WORKER = 4
+#: No slice is longer than this, whatever the call: a worker's working memory
+#: stays that of one such slice (its documents, and 4 * dim bytes per vector).
+MAX_SLICE_ROWS = 4096
 
 # The encoder's ON_ERROR; this module stays below the encoder, so it spells them out.
 _ON_ERROR = ("raise", "null")
@@ -78,29 +88,31 @@ def _empty_vectors(dim: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array([], type=pa.float32()), dim)
 
 
-def _cut_points(array: pa.Array, parts: int) -> list[int]:
-    """Row boundaries of ``parts`` slices holding about the same number of bytes of text.
+def _cut_points(array: pa.Array, parts: int, max_rows: int) -> list[int]:
+    """Row boundaries of ``parts`` slices of about equal bytes of text, none over ``max_rows``.
 
-    Returns ``[0, ..., len(array)]``; documents of very different sizes so
-    weigh alike on every worker.
+    Returns ``[0, ..., len(array)]``. Balancing bytes rather than rows gives
+    every worker about the same work when documents differ in size; a slice
+    that would still be too long is cut again in equal parts.
     """
     n = len(array)
     if parts <= 1:
-        return [0, n]
-    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    offsets = np.frombuffer(array.buffers()[1], dtype=offset_type)
-    offsets = offsets[array.offset : array.offset + n + 1].astype(np.int64)
-    total = int(offsets[-1] - offsets[0])
-    if total > 0:
-        targets = offsets[0] + total * np.arange(1, parts, dtype=np.float64) / parts
-        inner = np.searchsorted(offsets, targets, side="left").tolist()
+        inner: list[int] = []
     else:
-        inner = [n * k // parts for k in range(1, parts)]
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
+        offsets = offsets[array.offset : array.offset + n + 1].astype(np.int64)
+        total = int(offsets[-1] - offsets[0])
+        if total > 0:
+            targets = offsets[0] + total * np.arange(1, parts, dtype=np.float64) / parts
+            inner = np.searchsorted(offsets, targets, side="left").tolist()
+        else:
+            inner = [n * k // parts for k in range(1, parts)]
     cuts = [0]
-    for cut in inner:
-        if cuts[-1] < cut < n:
-            cuts.append(int(cut))
-    cuts.append(n)
+    for cut in [*inner, n]:
+        if cuts[-1] < cut <= n:
+            pieces = -(-(cut - cuts[-1]) // max_rows)
+            start = cuts[-1]
+            cuts.extend(start + (cut - start) * k // pieces for k in range(1, pieces + 1))
     return cuts
 
 
@@ -288,6 +300,8 @@ class WorkerPool:
         self.min_slice_rows = MIN_SLICE_ROWS
         #: Slices per worker a large call is cut into.
         self.slices_per_worker = SLICES_PER_WORKER
+        #: Slices are never longer than this many rows.
+        self.max_slice_rows = MAX_SLICE_ROWS
         #: Why the last ``start(wait=False)`` failed, if it did.
         self.start_error: Exception | None = None
         self._settings = json.dumps(
@@ -434,10 +448,11 @@ class WorkerPool:
         """Encode an Arrow array of JSON text on the workers, as ``Encoder.encode_arrow`` does.
 
         The array is cut into up to ``slices_per_worker`` slices per worker, of
-        about equal bytes and none under :attr:`min_slice_rows` rows; each
-        idle worker takes the next slice from a queue shared by every calling
-        thread. The calling thread waits without holding the interpreter lock.
-        Vectors are bit-identical to encoding in this process.
+        about equal bytes, none under :attr:`min_slice_rows` rows and none over
+        :attr:`max_slice_rows`; each idle worker takes the next slice from a
+        queue shared by every calling thread. The calling thread waits without
+        holding the interpreter lock. Vectors are bit-identical to encoding in
+        this process.
 
         Parameters
         ----------
@@ -473,9 +488,11 @@ class WorkerPool:
         state = self._check_open()
         if len(array) == 0:
             return _empty_vectors(self.dim)
+        n = len(array)
         most = self.workers * max(1, self.slices_per_worker)
-        parts = max(1, min(most, len(array) // max(1, self.min_slice_rows)))
-        cuts = _cut_points(array, parts)
+        parts = max(1, min(most, n // max(1, self.min_slice_rows)))
+        parts = max(parts, -(-n // max(1, self.max_slice_rows)))
+        cuts = _cut_points(array, parts, max(1, self.max_slice_rows))
         call = _Call(len(cuts) - 1)
         with state.lock:
             if state.closed:

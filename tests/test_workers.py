@@ -120,19 +120,22 @@ def test_options_travel_to_the_workers() -> None:
         _same(pool.encode(docs), hinted.encode_arrow(docs))
 
 
-def test_calls_from_several_threads_get_their_own_vectors(pools, encoder) -> None:
+@pytest.mark.parametrize("max_slice_rows", [4096, 37])
+def test_calls_from_several_threads_get_their_own_vectors(encoder, max_slice_rows) -> None:
     docs = varied_documents(1200, seed=3)
     arrays = [pa.array(docs[i::6]) for i in range(6)]
     results: dict[int, pa.Array] = {}
+    with WorkerPool({"dim": DIM}, workers=2) as pool:
+        pool.max_slice_rows = max_slice_rows  # 37: many small slices of every call interleave
 
-    def call(i: int) -> None:
-        results[i] = pools[2].encode(arrays[i])
+        def call(i: int) -> None:
+            results[i] = pool.encode(arrays[i])
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     for i, array in enumerate(arrays):
         _same(results[i], encoder.encode_arrow(array))
 
