@@ -17,10 +17,11 @@ killed (the kernel closes the parent's end of the pipe), so no worker outlives
 its parent by more than the slice it is encoding.
 
 Memory: every worker is a Python process with its own encoder, so each holds
-the interpreter and libraries (about 100 MB resident), its encoder's caches
-(bounded by ``cache_bytes`` exactly as in one process; each worker has its own)
-and the slice it is encoding. Budget ``workers`` times that on top of the
-calling process.
+the interpreter with numpy, scipy, pyarrow and duckdb loaded, its encoder's
+caches (bounded by ``cache_bytes`` exactly as in one process; each worker has
+its own) and one slice of at most :data:`MAX_SLICE_ROWS` documents with their
+vectors. Budget ``workers`` times that on top of the calling process, whose
+own encoder the pool does not touch.
 """
 
 from __future__ import annotations
@@ -240,8 +241,9 @@ class WorkerPool:
         returns (its ``version`` must then be this package's).
     cache_bytes : int, optional
         Cache budget of each worker's encoder (see ``Encoder``); None for the
-        default. Every worker has its own caches: the pool's memory is about
-        ``workers`` times (100 MB + the caches of one encoder).
+        default. Every worker has its own caches: the pool holds ``workers``
+        times (one interpreter with its libraries + the caches of one encoder
+        + one slice).
     workers : int, default: the usable cores
         Number of worker processes.
 
