@@ -23,7 +23,7 @@ so cosine). Contenders:
 Data: clustered unit vectors (``rows / 100`` random centres, a point is its
 centre plus Gaussian noise of 0.7 × the centre's scale, normalised), queries
 drawn from the same clusters; or ``--data records``: encoded synthetic flat
-records, queries are near-duplicates of some of them (a typo, a nudged price).
+records, queries are near-duplicates of some of them (two letters swapped, a nudged price).
 Uniform random unit vectors have no neighbourhood structure and are the
 worst case for any graph index; real encoded tables are clustered.
 
@@ -50,9 +50,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import common
 import duckdb
+import harness
 import numpy as np
+import topk
+import workloads
 
 import duckdb_vsa
 
@@ -78,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--data", choices=("clustered", "records"), default="clustered")
-    defaults = duckdb_vsa.ann.HNSW_DEFAULTS
+    defaults = duckdb_vsa.index.HNSW_DEFAULTS
     parser.add_argument("--m", type=int, default=defaults["m"], help="HNSW links per node")
     parser.add_argument("--ef-construction", type=int, default=defaults["ef_construction"])
     parser.add_argument("--ef-search", default="32,64,128", help="values to query with")
@@ -132,13 +134,13 @@ def make_data(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]
         both = clustered(n + args.queries, args.dim, rng, max((n + args.queries) // 100, 10))
         return both[args.queries :], both[: args.queries]
     encoder = duckdb_vsa.Encoder(dim=args.dim)
-    rows = common.records("flat", n, seed=args.seed)
+    rows = workloads.records("flat", n, seed=args.seed)
     targets = np.vstack(
         [encoder.encode_batch(rows[i : i + 8192]) for i in range(0, n, 8192)]
     ).astype(np.float32)
     rng = random.Random(args.seed)
     picked = [rows[rng.randrange(n)] for _ in range(args.queries)]
-    queries = encoder.encode_batch([common.perturb_flat(r, rng) for r in picked])
+    queries = encoder.encode_batch([workloads.near_duplicate_flat(r, rng) for r in picked])
     return targets, queries.astype(np.float32)
 
 
@@ -233,8 +235,8 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
     duckdb_vsa.register(con, dim=dim)
     if args.query_threads:
         con.execute(f"SET threads = {args.query_threads}")
-    common.load_vectors(con, "targets", targets)
-    common.load_vectors(con, "queries", queries)
+    topk.load_vectors(con, "targets", targets)
+    topk.load_vectors(con, "queries", queries)
     rows: list[list] = []
     mb = 2**20
     params_hnsw = f"m={args.m}, ef_construction={args.ef_construction}"
@@ -277,7 +279,10 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
                          (nq / s) / exact_qps, recall(found, exact)])  # fmt: skip
             first = False
         if not args.no_sql:
-            defaults = {"hnsw": duckdb_vsa.ann.HNSW_DEFAULTS, "ivf": duckdb_vsa.ann.IVF_DEFAULTS}
+            defaults = {
+                "hnsw": duckdb_vsa.index.HNSW_DEFAULTS,
+                "ivf": duckdb_vsa.index.IVF_DEFAULTS,
+            }
             setattr(index, knob, defaults[engine][knob])
             found, s = timed(lambda: sql_topk(con, "targets", nq, k), args.repeat)
             rows.append([n, dim, f"{engine} (faiss): vsa_index_topk_join (SQL)",
@@ -336,7 +341,7 @@ def run(args: argparse.Namespace, n: int) -> list[list]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     vss = vss_status() if "vss" in args.engine_set else "not run"
-    common.print_header(
+    harness.print_header(
         "Approximate top-k: HNSW and IVF indexes against the exact index",
         [
             f"k = {args.k}; {args.queries:,} queries; data: {args.data} unit float32 vectors in "
@@ -359,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.extend(run(args, n))
         # After every size, so that partial results survive a run stopped later.
         print()
-        print(common.markdown_table(HEADERS, rows), flush=True)
+        print(harness.markdown_table(HEADERS, rows), flush=True)
 
 
 if __name__ == "__main__":

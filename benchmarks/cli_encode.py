@@ -1,7 +1,7 @@
 """``duckdb-vsa encode`` end to end: records/s and peak memory of the command.
 
 Writes generated records (the ``flat``, ``nested`` or ``text`` workload of
-``common.py``, from a fixed seed) as JSON Lines, then runs
+``workloads.py``, from a fixed seed) as JSON Lines, then runs
 ``python -m duckdb_vsa encode`` on them as a separate process, into Parquet and
 into a DuckDB database, and reports its wall time (Python start-up included),
 records per second and peak resident memory (``ru_maxrss`` of the child).
@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import common
+import harness
+import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = [
@@ -57,12 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_jsonl(path: Path, workload: str, n: int, seed: int) -> None:
-    """The records of ``common.records(workload, n, seed)``, generated one at a time."""
-    make = common._GENERATORS[workload]
-    rng = random.Random(f"{workload}:{seed}")
+    """The records of ``workloads.records(workload, n, seed)``, generated one at a time."""
     with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            f.write(json.dumps(make(rng, i)) + "\n")
+        for record in workloads.iter_records(workload, n, seed):
+            f.write(json.dumps(record) + "\n")
 
 
 def run_child(args: list[str]) -> tuple[float, float, str]:
@@ -85,7 +83,7 @@ def run_child(args: list[str]) -> tuple[float, float, str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     counts = [int(x) for x in args.records.split(",")]
-    common.print_header(
+    harness.print_header(
         "duckdb-vsa encode (command line, one process)",
         [
             f"D = {args.dim}, chunk {args.chunk_size} rows, JSON Lines input; wall time includes "
@@ -124,9 +122,9 @@ def main(argv: list[str] | None = None) -> None:
                             f"{out.stat().st_size / 2**20:,.1f}",
                         ]
                     )
-                    print(common.markdown_table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
+                    print(harness.markdown_table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
                     if output == "parquet" and n == counts[-1] and search_row is None:
-                        query = json.dumps(common.records(workload, 1, args.seed)[0])
+                        query = json.dumps(workloads.records(workload, 1, args.seed)[0])
                         command = [
                             sys.executable, "-m", "duckdb_vsa", "search", str(out),
                             "--query", query, "-k", "10", "--format", "csv",
@@ -135,11 +133,11 @@ def main(argv: list[str] | None = None) -> None:
                         search_row = [workload, f"{n:,}", f"{wall:.1f}", f"{rss:,.0f}"]
                 src.unlink()
     print()
-    print(common.markdown_table(HEADERS, rows))
+    print(harness.markdown_table(HEADERS, rows))
     if search_row:
         print()
         print("duckdb-vsa search (one query, k = 10, streaming the Parquet file):\n")
-        print(common.markdown_table(["workload", "rows", "wall s", "peak RSS MiB"], [search_row]))
+        print(harness.markdown_table(["workload", "rows", "wall s", "peak RSS MiB"], [search_row]))
 
 
 if __name__ == "__main__":

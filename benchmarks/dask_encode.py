@@ -36,14 +36,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import common
 import dask
 import dask.bag as db
 import dask.dataframe as dd
 import distributed
+import harness
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import workloads
 
 import duckdb_vsa
 from duckdb_vsa import encoder as encoder_module
@@ -68,7 +69,7 @@ LOAD = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--workload", default="flat", choices=common.WORKLOADS)
+    parser.add_argument("--workload", default="flat", choices=workloads.WORKLOADS)
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partition-rows", type=int, default=5_000)
@@ -81,9 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def drop_worker_encoders() -> None:
-    """Forget this process's unpickled encoders: the next task starts with cold caches."""
-    encoder_module._UNPICKLED.clear()
+def clear_worker_caches(config: duckdb_vsa.EncoderConfig) -> None:
+    """Empty every cache of this process's encoder of ``config``: the next task starts cold.
+
+    A worker unpickles every copy of an encoder into its one shared encoder of that
+    configuration, the object that ``shared_encoder`` returns.
+    """
+    encoder_module.shared_encoder(config).clear_caches()
 
 
 def measure_cpu(
@@ -91,7 +96,7 @@ def measure_cpu(
     repeat: int,
     cpu_now: Callable[[], float],
     setup: Callable[[], None] | None = None,
-) -> tuple[common.Timing, float]:
+) -> tuple[harness.Timing, float]:
     """Wall times of ``repeat`` runs, and the median CPU seconds they used."""
     walls, cpus = [], []
     for _ in range(repeat):
@@ -102,12 +107,12 @@ def measure_cpu(
         fn()
         walls.append(time.perf_counter() - start)
         cpus.append(cpu_now() - cpu)
-    return common.Timing(walls), statistics.median(cpus)
+    return harness.Timing(walls), statistics.median(cpus)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    texts = common.json_records(args.workload, args.records, args.seed)
+    texts = workloads.json_records(args.workload, args.records, args.seed)
     n_parts = max(1, -(-args.records // args.partition_rows))
     bounds = [
         (i * args.records // n_parts, (i + 1) * args.records // n_parts) for i in range(n_parts)
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     source.write_text("\n".join(texts) + "\n", encoding="utf-8")
     del texts
     blocksize = max(1, -(-source.stat().st_size // n_parts))
-    results: list[tuple[str, str, common.Timing, float, int]] = []
+    results: list[tuple[str, str, harness.Timing, float, int]] = []
 
     # -- one process -------------------------------------------------------------------
     def one_process_encode() -> None:
@@ -190,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             )
 
         def fresh() -> None:
-            client.run(drop_worker_encoders)
+            client.run(clear_worker_caches, encoder.config)
 
         def cluster_cpu() -> float:
             return time.process_time() + sum(client.run(time.process_time).values())
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for scenario, engine, timing, cpu, parts in results
     ]
-    common.print_header(
+    harness.print_header(
         "Encoding on Dask worker processes against one process",
         [
             f"D = {args.dim}; {args.records:,} {args.workload} records in partitions of about "
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
             f"load average before the run: {LOAD}",
         ],
     )
-    print(common.markdown_table(HEADERS, rows))
+    print(harness.markdown_table(HEADERS, rows))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import common  # noqa: E402
+import harness  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+import workloads  # noqa: E402
 
 import duckdb_vsa  # noqa: E402
 
@@ -50,7 +51,7 @@ HEADERS = [
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--workload", default="flat", choices=common.WORKLOADS)
+    parser.add_argument("--workload", default="flat", choices=workloads.WORKLOADS)
     parser.add_argument("--dim", type=int, default=None, help="default 1024 (256 with --quick)")
     parser.add_argument("--binding", default="perm", choices=("perm", "haar"))
     parser.add_argument("--chunk", type=int, default=2048, help="Arrow rows per encode_arrow call")
@@ -82,18 +83,15 @@ def current_rss_bytes() -> int:
 
 def record_chunks(workload: str, n: int, size: int, seed: int) -> Iterator[pa.Array]:
     """``n`` records of a workload as JSON text, ``size`` at a time, generated lazily."""
-    make = {"flat": common.flat_record, "nested": common.nested_record}.get(
-        workload, common.text_record
-    )
-    rng = random.Random(f"{workload}:{seed}")
+    generated = workloads.iter_records(workload, n, seed)
     for start in range(0, n, size):
-        texts = [json.dumps(make(rng, i)) for i in range(start, min(start + size, n))]
+        texts = [json.dumps(next(generated)) for _ in range(start, min(start + size, n))]
         yield pa.array(texts, type=pa.string())
 
 
 def run(args: argparse.Namespace, out: Path) -> list:
     enc = duckdb_vsa.Encoder(dim=args.dim, binding=args.binding)
-    enc.encode(json.dumps(common.flat_record(random.Random(0), 0)))  # imports, first roles
+    enc.encode(json.dumps(workloads.flat_record(random.Random(0), 0)))  # imports, first roles
     before = current_rss_bytes()
     schema = pa.schema([("id", pa.int64()), ("vec", pa.list_(pa.float32(), args.dim))])
     encode_seconds = 0.0
@@ -130,7 +128,7 @@ def run(args: argparse.Namespace, out: Path) -> list:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    common.print_header(
+    harness.print_header(
         "Streaming encode: throughput and peak memory",
         [
             f"{args.records:,} generated {args.workload} records, D = {args.dim}, "
@@ -147,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             row = run(args, Path(tmp) / "vectors.parquet")
-    print(common.markdown_table(HEADERS, [row]))
+    print(harness.markdown_table(HEADERS, [row]))
 
 
 if __name__ == "__main__":

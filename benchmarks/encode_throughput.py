@@ -28,10 +28,12 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import baselines  # noqa: E402
-import common  # noqa: E402
+import engine_hooks  # noqa: E402
+import harness  # noqa: E402
+import workloads  # noqa: E402
 
 import duckdb_vsa  # noqa: E402
-from duckdb_vsa.flatten import parse_json  # noqa: E402
+from duckdb_vsa.parse import parse_json  # noqa: E402
 
 PERM = "duckdb_vsa perm"
 FH = "feature hashing (sklearn FeatureHasher)"
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per cell (median)")
     parser.add_argument("--chunk", type=int, default=2048, help="Arrow rows per encode_arrow call")
     parser.add_argument(
-        "--workloads", default=",".join(common.WORKLOADS), help="comma-separated subset"
+        "--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated subset"
     )
     parser.add_argument(
         "--haar-big-cache-mb",
@@ -72,20 +74,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def time_encoder(encoder, chunks, repeat: int, *, cold_values: bool) -> common.Timing:
+def time_encoder(encoder, chunks, repeat: int, *, cold_values: bool) -> harness.Timing:
     def run() -> None:
         for chunk in chunks:
             encoder.encode_arrow(chunk)
 
-    setup = (lambda: common.reset_value_caches(encoder)) if cold_values else None
-    return common.measure(run, repeat, setup=setup)
+    setup = (lambda: harness.cold_caches(encoder)) if cold_values else None
+    return harness.measure(run, repeat, setup=setup)
 
 
 def parse_and_flatten(encoder, chunks) -> None:
     """What every encode_arrow call does in Python before any vector work."""
     for chunk in chunks:
         values = [parse_json(text) for text in chunk.to_pylist()]
-        encoder._new_flattener().add_many(values)
+        engine_hooks.new_flattener(encoder).add_many(values)
 
 
 def target_notes(workload: str, rows: list[list]) -> list[str]:
@@ -108,25 +110,24 @@ def target_notes(workload: str, rows: list[list]) -> list[str]:
     return notes
 
 
-def first_run(encoder, chunks) -> common.Timing:
+def first_run(encoder, chunks) -> harness.Timing:
     start = time.perf_counter()
     for chunk in chunks:
         encoder.encode_arrow(chunk)
-    return common.Timing([time.perf_counter() - start])
+    return harness.Timing([time.perf_counter() - start])
 
 
 def bench_workload(workload: str, args: argparse.Namespace) -> tuple[list[list], list[str]]:
-    docs = common.json_records(workload, args.records, args.seed)
+    docs = workloads.json_records(workload, args.records, args.seed)
     haar_docs = docs[: args.haar_records]
-    chunks = common.arrow_chunks(docs, args.chunk)
-    haar_chunks = common.arrow_chunks(haar_docs, args.chunk)
-    results: list[tuple[str, int, common.Timing]] = []
+    chunks = workloads.arrow_chunks(docs, args.chunk)
+    haar_chunks = workloads.arrow_chunks(haar_docs, args.chunk)
+    results: list[tuple[str, int, harness.Timing]] = []
     notes: list[str] = []
 
     perm = duckdb_vsa.Encoder(dim=args.dim, binding="perm")
     results.append((f"{PERM}, first run of a new Encoder", len(docs), first_run(perm, chunks)))
-    if not common.reset_value_caches(perm):
-        notes.append("could not empty every value cache: the perm figure is partly warm")
+    harness.cold_caches(perm)
     results.append((PERM, len(docs), time_encoder(perm, chunks, args.repeat, cold_values=True)))
     results.append(
         (
@@ -171,7 +172,7 @@ def bench_workload(workload: str, args: argparse.Namespace) -> tuple[list[list],
         (
             FH,
             len(docs),
-            common.measure(lambda: baselines.feature_hashing_vectors(docs, args.dim), args.repeat),
+            harness.measure(lambda: baselines.feature_hashing_vectors(docs, args.dim), args.repeat),
         )
     )
     if baselines.torchhd_available():
@@ -181,7 +182,7 @@ def bench_workload(workload: str, args: argparse.Namespace) -> tuple[list[list],
                 (
                     "torchhd hash_table (MAP)",
                     len(docs),
-                    common.measure(lambda: baselines.torchhd_vectors(docs, args.dim), args.repeat),
+                    harness.measure(lambda: baselines.torchhd_vectors(docs, args.dim), args.repeat),
                 )
             )
         except Exception as err:  # an API change in torchhd must not sink the other rows
@@ -190,14 +191,14 @@ def bench_workload(workload: str, args: argparse.Namespace) -> tuple[list[list],
         (
             FLOOR,
             len(docs),
-            common.measure(lambda: baselines.parse_floor(docs), args.repeat),
+            harness.measure(lambda: baselines.parse_floor(docs), args.repeat),
         )
     )
     results.append(
         (
             PARSE_FLATTEN,
             len(docs),
-            common.measure(lambda: parse_and_flatten(perm, chunks), args.repeat),
+            harness.measure(lambda: parse_and_flatten(perm, chunks), args.repeat),
         )
     )
 
@@ -211,8 +212,8 @@ def bench_workload(workload: str, args: argparse.Namespace) -> tuple[list[list],
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    common.print_header(
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    harness.print_header(
         "Encode throughput, one thread",
         [
             f"D = {args.dim}; {args.records:,} records per workload, haar on the first "
@@ -233,13 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     all_notes: list[str] = []
     if not baselines.torchhd_available():
         all_notes.append("torchhd hash_table (MAP): skipped, torch-hd not installed")
-    for workload in workloads:
+    for workload in names:
         rows, notes = bench_workload(workload, args)
         all_rows.extend(rows)
         all_notes.extend(n if n.startswith(f"{workload}: ") else f"{workload}: {n}" for n in notes)
         print(f"(done: {workload})", flush=True)
     print()
-    print(common.markdown_table(HEADERS, all_rows))
+    print(harness.markdown_table(HEADERS, all_rows))
     print()
     for note in dict.fromkeys(all_notes):
         print(f"note: {note}")

@@ -3,7 +3,7 @@
 Two realistic cases, each a label-retrieval task (recall@1 of a query's true record
 among distractors that differ only in the hinted field):
 
-- films: a query is a film with a typo in its title; distractors are remakes (same
+- films: a query is a film with one letter of its title replaced; distractors are remakes (same
   title, genre and country, another year). The default number axis is logarithmic, so
   1978 and 2006 look alike; ``{"$.year": {"kind": "number", "scale": 2}}`` makes years
   two apart about 0.6 similar.
@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from perturb import substitute_letter
 
 import duckdb_vsa
 
@@ -61,13 +63,8 @@ _COUNTRIES = ["US", "UK", "FR", "IT", "JP", "DE"]
 _COLORS = ["red", "blue", "black", "white", "green"]
 
 
-def _typo(text: str, rng: random.Random) -> str:
-    i = rng.randrange(len(text))
-    return text[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + text[i + 1 :]
-
-
 def films(n: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
-    """``n`` films, each with one remake; queries are the originals with a title typo."""
+    """``n`` films, each with one remake; queries have one title letter replaced."""
     corpus, queries = [], []
     for _ in range(n):
         title = " ".join(rng.sample(_WORDS, 3))
@@ -77,7 +74,12 @@ def films(n: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
         remake = year + rng.randint(8, 35)
         corpus.append({"title": title, "year": remake, "genre": genre, "country": country})
         queries.append(
-            {"title": _typo(title, rng), "year": year, "genre": genre, "country": country}
+            {
+                "title": substitute_letter(title, rng),
+                "year": year,
+                "genre": genre,
+                "country": country,
+            }
         )
     return corpus, queries
 

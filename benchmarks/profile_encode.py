@@ -1,15 +1,17 @@
 """Where encoding time goes: a stage-by-stage breakdown of ``Encoder.encode_arrow``.
 
 The real ``encode_arrow`` runs, instrumented from outside: timers wrap the
-pieces it calls (``parse_json``, ``Flattener.add_many``, ``_leaf_bases``,
-``LeafEncoder.strings``, ``AtomSource.atoms``, ``_chain_ops``,
-``roles.apply``, ``_key_bag_matrix``, the CSR product, ``_unit_rows``...) on
-one encoder instance and in ``duckdb_vsa.encoder``'s namespace. Time is
-*exclusive*: a stage's time excludes the wrapped stages it calls, so the rows
-add up to the instrumented total, and "rest of X" is what X does itself. A
-stage none of whose pieces the engine still has is reported as missing, and
-its time falls to its caller's "rest" row: the breakdown survives refactors of
-the engine (several names per stage cover its past and present spellings).
+pieces it calls (parsing, flattening, leaf vectors, atoms, role chains, the CSR
+product, normalisation...) on one encoder instance and in the engine module's
+namespace. Time is *exclusive*: a stage's time excludes the wrapped stages it
+calls, so the rows add up to the instrumented total, and "rest" is what a stage
+does itself.
+
+The functions wrapped are private names of the engine, listed in one table,
+``engine_hooks.HOOKS`` (stage, owner, name). If the engine no longer has one of
+them, the script stops with an error naming it: a breakdown that silently
+dropped a stage would misattribute its time. Update the table after a refactor
+of the engine.
 
 The plain ``encode_arrow`` time (no wrappers) is printed beside the
 instrumented total to show the timers' overhead. ``--cprofile N`` also prints
@@ -31,77 +33,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import common
+import engine_hooks as hooks
+import harness
 import scipy.sparse as sp
+import workloads
 
 import duckdb_vsa
-from duckdb_vsa import encoder as encoder_module
-from duckdb_vsa import leaves as leaves_module
-
-ARROW = "Arrow in/out, per-row loop (rest of encode_arrow)"
-PARSE = "parse (parse_json)"
-GROUPING = "grouping loop (rest of _encode_values)"
-FLATTEN = "flatten (Flattener.add_many)"
-LEAF_REST = "leaf vectors: rest of _leaf_bases"
-STRINGS = "leaf vectors: strings (rest of LeafEncoder.strings)"
-ATOM_CACHE = "leaf vectors: caches (sign rows, string table)"
-NUMBERS = "leaf vectors: numbers (number_levels, levels)"
-ATOMS = "atom generation (AtomSource.atoms, any caller)"
-CHAIN_OPS = "bind: chain ops (_chain_ops)"
-APPLY = "bind: apply roles (roles.apply, _bind_pairs)"
-KEY_BAGS = "key bags (rest of _key_bag_matrix)"
-SPARSE = "sparse sum (CSR @ dense)"
-NORMALISE = "normalise (_unit_rows)"
-GROUP_REST = "term indexing, pair dedup, CSR build (rest of _encode_group)"
-TREE = "tree evaluator (encode_tree)"
-STAGES = (
-    ARROW,
-    PARSE,
-    GROUPING,
-    FLATTEN,
-    LEAF_REST,
-    STRINGS,
-    ATOM_CACHE,
-    NUMBERS,
-    ATOMS,
-    CHAIN_OPS,
-    APPLY,
-    KEY_BAGS,
-    GROUP_REST,
-    SPARSE,
-    NORMALISE,
-    TREE,
-)
-
-# (stage, object path on the encoder or "module:<name>", attribute)
-TARGETS = (
-    (ARROW, "", "encode_arrow"),
-    (PARSE, "module:encoder", "parse_json"),
-    (GROUPING, "", "_encode_values"),
-    (GROUP_REST, "", "_encode_group"),
-    (LEAF_REST, "", "_leaf_bases"),
-    (STRINGS, "leaves", "strings"),
-    (ATOM_CACHE, "leaves", "_cached_atoms"),
-    (ATOM_CACHE, "leaves", "_atom_matrix"),
-    (ATOM_CACHE, "leaves", "_cached_signs"),
-    (ATOM_CACHE, "leaves._gram_signs", "rows_of"),
-    (ATOM_CACHE, "leaves._token_signs", "rows_of"),
-    (ATOM_CACHE, "leaves._strings", "lookup"),
-    (ATOM_CACHE, "leaves._strings", "insert"),
-    (NUMBERS, "leaves", "number_levels"),
-    (NUMBERS, "leaves", "numbers"),
-    (NUMBERS, "leaves", "levels"),
-    (ATOMS, "atoms", "atoms"),
-    (ATOMS, "atoms", "signs"),
-    (CHAIN_OPS, "", "_chain_ops"),
-    (APPLY, "roles", "apply"),
-    (APPLY, "roles", "bind_pairs"),
-    (APPLY, "", "_bind_pairs"),
-    (KEY_BAGS, "", "_key_bag_matrix"),
-    (NORMALISE, "", "_unit_rows"),
-    (TREE, "module:encoder", "encode_tree"),
-)
-MODULES = {"encoder": encoder_module, "leaves": leaves_module}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -111,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--binding", default="perm", choices=("perm", "haar"))
     parser.add_argument("--repeat", type=int, default=5, help="runs per workload (median)")
     parser.add_argument("--chunk", type=int, default=2048)
-    parser.add_argument("--workloads", default=",".join(common.WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(workloads.WORKLOADS))
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="top N functions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1,000 records, D = 256")
@@ -149,11 +86,11 @@ class ExclusiveClock:
 
 
 class _SparseShim(types.ModuleType):
-    """``scipy.sparse`` as the encoder sees it, with the CSR product timed."""
+    """``scipy.sparse`` as the engine sees it, with the CSR product timed."""
 
     def __init__(self, clock: ExclusiveClock) -> None:
         super().__init__("scipy.sparse")
-        timed_matmul = clock.wrap(SPARSE, sp.csr_matrix.__matmul__)
+        timed_matmul = clock.wrap(hooks.SPARSE, sp.csr_matrix.__matmul__)
 
         class TimedCSR(sp.csr_matrix):
             def __matmul__(self, other: Any) -> Any:
@@ -166,21 +103,18 @@ class _SparseShim(types.ModuleType):
 
 
 class Instrumented:
-    """Installs the timers on one encoder (and the encoder's module namespace)."""
+    """Installs the timers of every hook on one encoder (and the engine's module).
+
+    Raises
+    ------
+    engine_hooks.MissingHook
+        On entry, if the engine lacks a name of the table.
+    """
 
     def __init__(self, enc: duckdb_vsa.Encoder, clock: ExclusiveClock) -> None:
         self.enc = enc
         self.clock = clock
-        self.missing: list[str] = []
         self._undo: list[Callable[[], None]] = []
-
-    def _owner(self, path: str) -> Any:
-        if path.startswith("module:"):
-            return MODULES[path.split(":", 1)[1]]
-        owner = self.enc
-        for part in filter(None, path.split(".")):
-            owner = getattr(owner, part, None)
-        return owner
 
     def _patch(self, owner: Any, name: str, value: Any) -> None:
         if isinstance(owner, types.ModuleType):
@@ -191,26 +125,27 @@ class Instrumented:
         setattr(owner, name, value)
 
     def __enter__(self) -> Instrumented:
-        found: set[str] = set()
-        for stage, path, name in TARGETS:
-            owner = self._owner(path)
-            fn = getattr(owner, name, None) if owner is not None else None
-            if fn is not None:
-                found.add(stage)
-                self._patch(owner, name, self.clock.wrap(stage, fn))
-        self.missing = [s for s in dict.fromkeys(s for s, _, _ in TARGETS) if s not in found]
-        self._patch(encoder_module, "sp", _SparseShim(self.clock))
-        new_flattener = self.enc._new_flattener
-        add_timer = self.clock.wrap
+        hooks.check(self.enc)
+        flattener_hooks = [h for h in hooks.HOOKS if h.owner == "flattener"]
+        for hook in hooks.HOOKS:
+            if hook.owner != "flattener":
+                owner = hooks.owner_of(hook, self.enc)
+                self._patch(
+                    owner, hook.name, self.clock.wrap(hook.stage, getattr(owner, hook.name))
+                )
+        sparse_module = hooks.owner_of(hooks.SPARSE_MODULE, self.enc)
+        self._patch(sparse_module, hooks.SPARSE_MODULE.name, _SparseShim(self.clock))
+        factory_owner = hooks.owner_of(hooks.FLATTENER_FACTORY, self.enc)
+        factory = getattr(factory_owner, hooks.FLATTENER_FACTORY.name)
+        wrap = self.clock.wrap
 
         def timed_flattener(*a: Any, **kw: Any) -> Any:
-            flat = new_flattener(*a, **kw)
-            for method in ("add", "add_many"):
-                if hasattr(flat, method):
-                    setattr(flat, method, add_timer(FLATTEN, getattr(flat, method)))
+            flat = factory(*a, **kw)
+            for hook in flattener_hooks:
+                setattr(flat, hook.name, wrap(hook.stage, getattr(flat, hook.name)))
             return flat
 
-        self._patch(self.enc, "_new_flattener", timed_flattener)
+        self._patch(factory_owner, hooks.FLATTENER_FACTORY.name, timed_flattener)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -219,44 +154,42 @@ class Instrumented:
 
 
 def profile_workload(workload: str, args: argparse.Namespace) -> tuple[list[list], list[str]]:
-    texts = common.json_records(workload, args.records, args.seed)
-    chunks = common.arrow_chunks(texts, args.chunk)
+    texts = workloads.json_records(workload, args.records, args.seed)
+    chunks = workloads.arrow_chunks(texts, args.chunk)
     notes: list[str] = []
 
     plain = duckdb_vsa.Encoder(dim=args.dim, binding=args.binding)
     for c in chunks:  # fills the role and chain caches, kept by every run
         plain.encode_arrow(c)
-    direct = common.measure(
+    direct = harness.measure(
         lambda: [plain.encode_arrow(c) for c in chunks],
         args.repeat,
-        setup=lambda: common.reset_value_caches(plain),
+        setup=lambda: harness.cold_caches(plain),
     )
 
     enc = duckdb_vsa.Encoder(dim=args.dim, binding=args.binding)
     for c in chunks:
         enc.encode_arrow(c)
     runs: list[dict[str, float]] = []
-    missing: list[str] = []
     for _ in range(args.repeat):
-        common.reset_value_caches(enc)
+        harness.cold_caches(enc)
         clock = ExclusiveClock()
-        with Instrumented(enc, clock) as inst:
+        with Instrumented(enc, clock):
             start = time.perf_counter()
             for c in chunks:
                 enc.encode_arrow(c)
             total = time.perf_counter() - start
-        missing = inst.missing
         runs.append({**clock.seconds, "total": total})
-    if missing:
-        notes.append(f"stages not found in the engine (time goes to the caller): {missing}")
 
     def med(stage: str) -> float:
         return statistics.median(r.get(stage, 0.0) for r in runs)
 
     total = med("total")
-    rows: list[list] = [[workload, stage, med(stage), 100 * med(stage) / total] for stage in STAGES]
+    rows: list[list] = [
+        [workload, stage, med(stage), 100 * med(stage) / total] for stage in hooks.STAGES
+    ]
     # Medians of parts need not add up to the median of the whole: this row can be < 0.
-    untimed = total - sum(med(s) for s in STAGES)
+    untimed = total - sum(med(s) for s in hooks.STAGES)
     rows.append(
         [workload, "unattributed (harness, median mismatch)", untimed, 100 * untimed / total]
     )
@@ -269,7 +202,7 @@ def profile_workload(workload: str, args: argparse.Namespace) -> tuple[list[list
     )
 
     if args.cprofile:
-        common.reset_value_caches(plain)
+        harness.cold_caches(plain)
         profiler = cProfile.Profile()
         profiler.enable()
         for c in chunks:
@@ -286,8 +219,10 @@ def profile_workload(workload: str, args: argparse.Namespace) -> tuple[list[list
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    common.print_header(
+    # Before any timing: a renamed engine function stops the run here, by name.
+    hooks.check(duckdb_vsa.Encoder(dim=args.dim, binding=args.binding))
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    harness.print_header(
         "Encode time by stage",
         [
             f"D = {args.dim}, binding = {args.binding}; {args.records:,} records per workload "
@@ -300,11 +235,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     all_rows: list[list] = []
     all_notes: list[str] = []
-    for workload in workloads:
+    for workload in names:
         rows, notes = profile_workload(workload, args)
         all_rows.extend(rows)
         all_notes.extend(f"{workload}: {n}" for n in notes)
-    print(common.markdown_table(["workload", "stage", "seconds", "%"], all_rows))
+    print(harness.markdown_table(["workload", "stage", "seconds", "%"], all_rows))
     print()
     for note in all_notes:
         print(f"note: {note}")

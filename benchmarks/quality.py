@@ -31,12 +31,16 @@ Metrics
    (leave-one-out). P@10 = mean over records of the fraction of the 10 nearest
    with the record's label; hit@1 = fraction of records whose nearest
    neighbour has its label. Among equal scores, other labels rank first.
-2. Near-duplicate retrieval. A corpus of 3,000 generated orders
-   (``datasets.make_orders``); 300 of them, sampled, are perturbed and each
-   perturbed copy searches the whole corpus. rank = number of corpus records
-   scoring >= the original (so 1 if the original is strictly first).
+2. Near-duplicate retrieval, on three generated families: 3,000 orders
+   (``datasets.make_orders``), 3,000 activity events and 1,500 pull-request
+   webhook payloads of 140-350 leaves (``payloads.make_events``,
+   ``payloads.make_pull_requests``: integer ids, epoch timestamps, users and
+   repositories reused across records, long texts). In each, 300 records,
+   sampled, are perturbed and each perturbed copy searches the whole corpus.
+   rank = number of corpus records scoring >= the original (so 1 if the
+   original is strictly first).
    recall@1 = fraction with rank 1; MRR@10 = mean of 1/rank, 0 when rank > 10.
-   Perturbations (``datasets.PERTURBATIONS``): key order shuffled in every
+   Perturbations (``perturb.PERTURBATIONS``): key order shuffled in every
    object; every array shuffled; every number + N(0, (s sd)^2) with sd the
    field's standard deviation over the corpus and s in {0.05, 0.25} (rounded to
    the field's precision); 1-2 random typos (substitute, delete, insert, swap)
@@ -48,9 +52,9 @@ Metrics
 3. Binding. Triples (r, r', r'') where r' nudges one field of a pair of sibling
    fields of the same type (a number x 1.05, or one typo in a string) and r''
    swaps the pair's two values (pairs whose nudge and swap are different-sized
-   changes: numbers differing by >= 25 %, strings of >= 4 characters).
-   Binding = fraction of triples with sim(r, r') > sim(r, r''). Sources: the
-   orders (number pairs, string pairs) and the four labelled sets.
+   changes: numbers differing by >= 25 %, strings of >= 4 characters that differ beyond case).
+   Binding = fraction of triples with sim(r, r') > sim(r, r''). Sources: each
+   near-duplicate family (number pairs, string pairs) and the four labelled sets.
 4. Invariances, over sampled orders: key order shuffled (min similarity,
    must be exactly 1), every integer written as a float, 3 -> 3.0 (min, must
    be exactly 1), every array shuffled (mean similarity).
@@ -60,19 +64,21 @@ Metrics
    with s = 0.05, one typo per string), must retrieve itself among all 600:
    recall@1 as in 2, for every D in {256, 512, 1024, 2048}.
 
-The sweep (``--sweep``) runs metrics 1-5 (capacity at 100 leaves and the chosen
-D only) on data from another seed than the default run, so the default run is a
-held-out check of what the sweep chose. Round one varies one or two parameters
-at a time around the current defaults; round two combines every group's best
-value (when it beats the defaults' composite score by more than MARGIN, about
-the sampling noise), takes single steps around that combination and undoes
-each of its changes in turn; then ``binding="haar"`` is measured for the
-defaults and the recommendation. Targets: every near-duplicate setting
-(recall@1 and MRR@10) and every label set (P@10 and hit@1) at least the
-feature-hashing recipe's minus 0.01; binding above TF-IDF's on every source;
-binding >= 0.99 on every source. The recommendation: among perm
-configurations with w_seq >= MIN_W_SEQ that miss the fewest targets, the one
-with the fewest changes from the defaults whose composite score
+The sweep (``--sweep``) runs metrics 1-5 (capacity at 100 and 200 leaves and
+the chosen D only) on data from another seed than the default run, so the
+default run is a held-out check of what the sweep chose. Round one varies one
+or a few parameters at a time around the current defaults; round two combines
+every group's best value (when it beats the defaults' composite score by more
+than MARGIN, about the sampling noise), takes single steps around that
+combination and undoes each of its changes in turn; then ``binding="haar"`` is
+measured for the defaults and the recommendation. ``--groups`` limits round one
+to the named groups of :data:`GRID` (and leaves out the ``haar`` runs).
+Targets: every near-duplicate setting of every family (recall@1 and MRR@10),
+every label set (P@10 and hit@1) and capacity at least the feature-hashing
+recipe's minus 0.01; binding above TF-IDF's on every source; binding >= 0.99 on
+every source. The recommendation: among perm configurations with w_seq >=
+MIN_W_SEQ that miss the fewest targets, the one with the fewest changes from
+the defaults whose composite score
 (:func:`composite`) is within MARGIN of the best.
 """
 
@@ -99,9 +105,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets as ds  # noqa: E402
 import numpy as np  # noqa: E402
+import payloads  # noqa: E402
+import perturb as pt  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from baselines import feature_hashing_vectors  # noqa: E402
-from common import print_machine_info  # noqa: E402
+from harness import fixed, markdown_table, print_machine_info  # noqa: E402
 
 import duckdb_vsa  # noqa: E402
 
@@ -245,6 +253,8 @@ class TfidfTrigrams(Method):
 @dataclasses.dataclass
 class Sizes:
     orders: int = 3000
+    events: int = 3000
+    pull_requests: int = 1500
     queries: int = 300
     label_limit: int | None = None
     binding: int = 300
@@ -257,6 +267,8 @@ class Sizes:
 
 QUICK = Sizes(
     orders=400,
+    events=400,
+    pull_requests=200,
     queries=40,
     label_limit=150,
     binding=40,
@@ -269,13 +281,28 @@ QUICK = Sizes(
 
 
 @dataclasses.dataclass
+class NearDuplicates:
+    """A corpus, the records sampled as queries, and their perturbed copies by setting."""
+
+    corpus: list[dict]
+    truth: np.ndarray
+    queries: dict[str, list[dict]]
+
+
+#: The near-duplicate families: name -> (what a record is, its generator).
+FAMILIES: dict[str, tuple[str, Any]] = {
+    "orders": ("orders", ds.make_orders),
+    "events": ("activity events", payloads.make_events),
+    "pull requests": ("pull-request webhook payloads", payloads.make_pull_requests),
+}
+
+
+@dataclasses.dataclass
 class Data:
     """Everything the metrics read, generated once per run from one seed."""
 
     labelled: dict[str, tuple[list[dict], np.ndarray]]
-    orders: list[dict]
-    truth: np.ndarray
-    queries: dict[str, list[dict]]
+    near_dup: dict[str, NearDuplicates]
     binding: dict[str, list[tuple[Any, Any, Any]]]
     invariance: dict[str, tuple[list[Any], list[Any]]]
     capacity: dict[int, tuple[list[dict], np.ndarray, list[dict]]]
@@ -288,41 +315,49 @@ def build_data(sizes: Sizes, seed: int, leaves: Sequence[int]) -> Data:
         stripped = [{k: v for k, v in r.items() if k != ds.LABEL_FIELD} for r in records]
         labelled[name] = (stripped, np.asarray(labels))
 
-    orders = ds.make_orders(sizes.orders, seed=seed)
-    stats = ds.number_stats(orders)
-    rng = random.Random(f"queries:{seed}")
-    truth = np.asarray(sorted(rng.sample(range(len(orders)), sizes.queries)))
-    queries = {}
-    for name, (_, perturb) in {**ds.PERTURBATIONS, **ds.EXTRA_PERTURBATIONS}.items():
-        prng = random.Random(f"{name}:{seed}")
-        queries[name] = [perturb(orders[i], prng, stats) for i in truth]
+    near_dup = {}
+    counts = {"orders": sizes.orders, "events": sizes.events, "pull requests": sizes.pull_requests}
+    for family, (_, make) in FAMILIES.items():
+        corpus = make(counts[family], seed=seed)
+        stats = pt.number_stats(corpus)
+        # The orders keep the streams they always had, so their queries do not change.
+        prefix = "" if family == "orders" else f"{family}:"
+        rng = random.Random(f"{prefix}queries:{seed}")
+        truth = np.asarray(sorted(rng.sample(range(len(corpus)), sizes.queries)))
+        queries = {}
+        for name, (_, perturb) in {**pt.PERTURBATIONS, **pt.EXTRA_PERTURBATIONS}.items():
+            prng = random.Random(f"{prefix}{name}:{seed}")
+            queries[name] = [perturb(corpus[i], prng, stats) for i in truth]
+        near_dup[family] = NearDuplicates(corpus, truth, queries)
+    orders = near_dup["orders"].corpus
 
-    binding = {
-        "orders: numbers": ds.binding_triples(orders, "number", sizes.binding, seed),
-        "orders: strings": ds.binding_triples(orders, "string", sizes.binding, seed),
-    }
+    binding = {}
+    for family in FAMILIES:
+        for kind in ("number", "string"):
+            docs = near_dup[family].corpus
+            binding[f"{family}: {kind}s"] = pt.binding_triples(docs, kind, sizes.binding, seed)
     for name, (records, _) in labelled.items():
-        binding[name] = ds.binding_triples(records, "number", sizes.binding, seed)
+        binding[name] = pt.binding_triples(records, "number", sizes.binding, seed)
 
     rng = random.Random(f"invariance:{seed}")
     sample = [orders[i] for i in sorted(rng.sample(range(len(orders)), sizes.invariance))]
     with_arrays = [o for o in sample if len(o["items"]) > 1 or len(o.get("tags", [])) > 1] or sample
     invariance = {
-        "key order": (sample, [ds.shuffle_keys(o, rng) for o in sample]),
-        "3 vs 3.0": (sample, [ds.ints_to_floats(o) for o in sample]),
-        "array order": (with_arrays, [ds.shuffle_arrays(o, rng) for o in with_arrays]),
+        "key order": (sample, [pt.shuffle_keys(o, rng) for o in sample]),
+        "3 vs 3.0": (sample, [pt.ints_to_floats(o) for o in sample]),
+        "array order": (with_arrays, [pt.shuffle_arrays(o, rng) for o in with_arrays]),
     }
 
     capacity = {}
     for n_leaves in leaves:
         corpus = ds.make_capacity_corpus(n_leaves, sizes.families, 4, seed=seed)
-        stats = ds.number_stats(corpus)
+        stats = pt.number_stats(corpus)
         rng = random.Random(f"capacity-queries:{n_leaves}:{seed}")
         n_queries = min(sizes.capacity_queries, len(corpus))
         idx = np.asarray(sorted(rng.sample(range(len(corpus)), n_queries)))
-        qs = [ds.light_perturbation(corpus[i], rng, stats) for i in idx]
+        qs = [pt.light_perturbation(corpus[i], rng, stats) for i in idx]
         capacity[n_leaves] = (corpus, idx, qs)
-    return Data(labelled, orders, truth, queries, binding, invariance, capacity)
+    return Data(labelled, near_dup, binding, invariance, capacity)
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -352,15 +387,18 @@ def retrieval_scores(r: np.ndarray) -> tuple[float, float]:
     return float((r == 1).mean()), float(np.where(r <= 10, 1.0 / r, 0.0).mean())
 
 
-def near_duplicates(method: Method, data: Data, settings: Sequence[str]) -> dict[str, tuple]:
+def near_duplicates(
+    method: Method, family: NearDuplicates, settings: Sequence[str]
+) -> dict[str, tuple]:
+    """recall@1 and MRR@10 of every setting's queries among the family's corpus."""
     names = list(settings)
-    flat = [q for name in names for q in data.queries[name]]
-    corpus_vecs, query_vecs = method.vectors(data.orders, flat)
+    flat = [q for name in names for q in family.queries[name]]
+    corpus_vecs, query_vecs = method.vectors(family.corpus, flat)
     scores = cosine_matrix(query_vecs, corpus_vecs)
     out = {}
-    n = len(data.truth)
+    n = len(family.truth)
     for j, name in enumerate(names):
-        out[name] = retrieval_scores(ranks(scores[j * n : (j + 1) * n], data.truth))
+        out[name] = retrieval_scores(ranks(scores[j * n : (j + 1) * n], family.truth))
     return out
 
 
@@ -389,10 +427,10 @@ def capacity_recall(method: Method, data: Data, n_leaves: int) -> float:
 
 def evaluate(method: Method, data: Data, capacity_leaves: Sequence[int] = ()) -> dict[str, Any]:
     """Metrics 1-4, and capacity at ``capacity_leaves``, of one method."""
-    settings = list(ds.PERTURBATIONS) + list(ds.EXTRA_PERTURBATIONS)
+    settings = list(pt.PERTURBATIONS) + list(pt.EXTRA_PERTURBATIONS)
     return {
         "label": {n: label_retrieval(method, *data.labelled[n]) for n in data.labelled},
-        "near_dup": near_duplicates(method, data, settings),
+        "near_dup": {f: near_duplicates(method, d, settings) for f, d in data.near_dup.items()},
         "binding": {n: binding(method, t) for n, t in data.binding.items()},
         "invariance": invariances(method, data),
         "capacity": {n: capacity_recall(method, data, n) for n in capacity_leaves},
@@ -402,16 +440,22 @@ def evaluate(method: Method, data: Data, capacity_leaves: Sequence[int] = ()) ->
 def target_misses(vsa: dict, fh: dict, tfidf: dict, tol: float = 0.01) -> list[str]:
     """The targets a result misses, each with its margin."""
     misses = []
-    for name in ds.PERTURBATIONS:
-        for j, metric in enumerate(("recall@1", "MRR@10")):
-            gap = vsa["near_dup"][name][j] - fh["near_dup"][name][j]
-            if round(gap, 6) < -tol:
-                misses.append(f"{name} {metric} {gap:+.3f} vs FH")
+    for family, settings in vsa["near_dup"].items():
+        prefix = "" if family == "orders" else f"{family}: "
+        for name in pt.PERTURBATIONS:
+            for j, metric in enumerate(("recall@1", "MRR@10")):
+                gap = settings[name][j] - fh["near_dup"][family][name][j]
+                if round(gap, 6) < -tol:
+                    misses.append(f"{prefix}{name} {metric} {gap:+.3f} vs FH")
     for name in vsa["label"]:
         for j, metric in enumerate(("P@10", "hit@1")):
             gap = vsa["label"][name][j] - fh["label"][name][j]
             if round(gap, 6) < -tol:
                 misses.append(f"{name} {metric} {gap:+.3f} vs FH")
+    for n_leaves, value in vsa["capacity"].items():
+        gap = value - fh["capacity"][n_leaves]
+        if round(gap, 6) < -tol:
+            misses.append(f"capacity {n_leaves} leaves {gap:+.3f} vs FH")
     for name, value in vsa["binding"].items():
         if not value > tfidf["binding"][name]:
             misses.append(f"binding {name} {value:.3f} <= TF-IDF {tfidf['binding'][name]:.3f}")
@@ -424,11 +468,16 @@ def composite(result: dict) -> float:
     """One number to rank configurations that meet the same targets.
 
     Mean of four equally weighted parts: near-duplicate recall@1 (mean over the
-    eight settings), label P@10 (mean over the sets), binding (min over sources)
-    and capacity recall@1.
+    families of the mean over the eight settings), label P@10 (mean over the
+    sets), binding (min over sources) and capacity recall@1.
     """
     parts = [
-        np.mean([result["near_dup"][n][0] for n in ds.PERTURBATIONS]),
+        np.mean(
+            [
+                np.mean([settings[n][0] for n in pt.PERTURBATIONS])
+                for settings in result["near_dup"].values()
+            ]
+        ),
         np.mean([v[0] for v in result["label"].values()]),
         min(result["binding"].values()),
     ]
@@ -440,26 +489,9 @@ def composite(result: dict) -> float:
 # -- output --------------------------------------------------------------------------------
 
 
-def cell(value: Any, decimals: int = 3) -> str:
-    if isinstance(value, float):
-        return "—" if math.isnan(value) else f"{value:.{decimals}f}"
-    return str(value)
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], decimals: int = 3) -> str:
-    text = [[cell(c, decimals) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[j]) for r in text]) for j, h in enumerate(headers)]
-    numeric = [all(isinstance(r[j], (int, float)) for r in rows) for j in range(len(headers))]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"]
-    lines.append(
-        "| "
-        + " | ".join("-" * (w - 1) + (":" if n else "-") for w, n in zip(widths, numeric))
-        + " |"
-    )
-    for r in text:
-        cells = [c.rjust(w) if n else c.ljust(w) for c, w, n in zip(r, widths, numeric)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """A markdown table with every float at ``decimals`` decimals."""
+    return markdown_table(headers, rows, fixed(decimals))
 
 
 def print_section(title: str, notes: Sequence[str], body: str = "") -> None:
@@ -490,22 +522,26 @@ def report(results: dict[str, dict], data: Data) -> None:
         table(["set", "records", "classes", "metric", *names], rows),
     )
 
-    rows = []
-    descriptions = {**ds.PERTURBATIONS, **ds.EXTRA_PERTURBATIONS}
-    for setting in first["near_dup"]:
-        label = descriptions[setting][0]
-        if setting in ds.EXTRA_PERTURBATIONS:
-            label += " (not a target)"
-        for j, metric in enumerate(("recall@1", "MRR@10")):
-            rows.append([label, metric] + [results[m]["near_dup"][setting][j] for m in names])
-    print_section(
-        "Near-duplicate retrieval",
-        [
-            f"{len(data.truth)} perturbed orders, each searching all {len(data.orders):,} "
-            "originals; a tie with another record is a miss."
-        ],
-        table(["perturbation", "metric", *names], rows),
-    )
+    descriptions = {**pt.PERTURBATIONS, **pt.EXTRA_PERTURBATIONS}
+    for family, (what, _) in FAMILIES.items():
+        rows = []
+        for setting in first["near_dup"][family]:
+            label = descriptions[setting][0]
+            if setting in pt.EXTRA_PERTURBATIONS:
+                label += " (not a target)"
+            for j, metric in enumerate(("recall@1", "MRR@10")):
+                rows.append(
+                    [label, metric] + [results[m]["near_dup"][family][setting][j] for m in names]
+                )
+        found = data.near_dup[family]
+        print_section(
+            "Near-duplicate retrieval" + ("" if family == "orders" else f": {family}"),
+            [
+                f"{len(found.truth)} perturbed {what}, each searching all "
+                f"{len(found.corpus):,} originals; a tie with another record is a miss."
+            ],
+            table(["perturbation", "metric", *names], rows),
+        )
 
     rows = [
         [source, len(data.binding[source])] + [results[m]["binding"][source] for m in names]
@@ -621,15 +657,42 @@ GRID: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {
         ],
     ),
     "array weights": (("w_bag", "w_seq"), [(1.0, 1.0), (1.0, 0.5), (0.5, 1.0)]),
+    "string weight": (
+        ("string_weight_power", "string_unit_trigrams", "string_weight_max"),
+        [
+            (0.0, 8.0, 4.0),
+            (0.25, 8.0, 4.0),
+            (0.5, 8.0, 4.0),
+            (1.0, 8.0, 4.0),
+            (0.5, 4.0, 4.0),
+            (0.5, 12.0, 4.0),
+            (0.5, 16.0, 4.0),
+            (0.75, 12.0, 4.0),
+            (0.75, 12.0, 8.0),
+            (1.0, 12.0, 8.0),
+        ],
+    ),
 }
 
 
-def sweep_groups(quick: bool) -> dict[str, list[dict[str, Any]]]:
-    """Round one: each group varies one or two parameters around the defaults."""
+def sweep_groups(quick: bool, only: Sequence[str] = ()) -> dict[str, list[dict[str, Any]]]:
+    """Round one: each group varies one or a few parameters around the defaults.
+
+    ``only`` names the groups of :data:`GRID` to run (all when empty).
+    """
     if quick:
-        return {"alpha, beta": [{"alpha": 0.0}], "array weights": [{"w_seq": 0.5}]}
+        return {
+            "alpha, beta": [{"alpha": 0.0}],
+            "array weights": [{"w_seq": 0.5}],
+            "string weight": [{"string_weight_power": 0.0}],
+        }
+    unknown = sorted(set(only) - set(GRID))
+    if unknown:
+        raise SystemExit(f"Unknown sweep group(s) {unknown}; groups: {list(GRID)}.")
     groups = {}
     for group, (names, values) in GRID.items():
+        if only and group not in only:
+            continue
         current = tuple(getattr(DEFAULTS, n) for n in names)
         groups[group] = [dict(zip(names, v)) for v in values if v != current]
     return groups
@@ -643,6 +706,8 @@ REFINEMENTS = [
     {"w_str": 0.1, "w_tok": 0.0, "w_gram": 1.0},
     {"number_bandwidth": 0.3},
     {"alpha": 0.45},
+    {"string_weight_power": 0.6, "string_unit_trigrams": 12.0, "string_weight_max": 6.0},
+    {"string_weight_max": 8.0},
 ]
 
 #: A change must raise the composite by more than this to replace a default: about
@@ -665,10 +730,9 @@ def describe(change: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in change.items())
 
 
-def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
-    # 100 leaves keeps haar in the batch engine (it hands arrays of > 16 elements to the
-    # much slower tree evaluator) while perm and feature hashing already differ there.
-    cap_leaves = (sizes.leaves[-1],) if quick else (100,)
+def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool, only: Sequence[str] = ()) -> None:
+    # Up to 200 leaves haar stays affordable, and perm and feature hashing differ there.
+    cap_leaves = (sizes.leaves[-1],) if quick else (100, 200)
     started = time.perf_counter()
     data = build_data(sizes, seed, cap_leaves)
     fh = evaluate(FeatureHashing(dim), data, cap_leaves)
@@ -678,7 +742,8 @@ def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
         [
             f"D = {dim}, data seed {seed} (the default run uses another seed). "
             f"Targets: near-duplicate and label metrics >= feature hashing - 0.01, "
-            f"binding > TF-IDF and >= 0.99 on every source. Capacity at {cap_leaves[0]} leaves.",
+            "binding > TF-IDF and >= 0.99 on every source; capacity >= feature hashing - 0.01 "
+            f"at {' and '.join(map(str, cap_leaves))} leaves.",
         ],
     )
     evaluated: list[tuple[str, dict, dict]] = []
@@ -692,7 +757,7 @@ def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
             # Roles depend on (binding, dim, seed) only; drawing a Haar matrix costs a
             # D x D QR, so every haar configuration shares the first one's roles.
             if haar_roles:
-                method.encoder.roles = haar_roles[0]
+                method.encoder.basis.roles = haar_roles[0]
             else:
                 haar_roles.append(method.encoder.roles)
         result = evaluate(method, data, cap_leaves)
@@ -713,7 +778,7 @@ def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
         return any(key == sorted(e[1].items()) for e in evaluated)
 
     default = run("defaults", {})
-    groups = sweep_groups(quick)
+    groups = sweep_groups(quick, only)
     for group, changes in groups.items():
         for change in changes:
             run(group, change)
@@ -754,9 +819,10 @@ def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
     near = [e for e in top if composite(e[2]) >= best_score - MARGIN]
     best = min(near, key=lambda e: (changes_from_defaults(e[1]), -composite(e[2])))
     overall = min(evaluated, key=rank_key)
-    run("binding", {"binding": "haar"})
-    if best[1]:
-        run("binding", {**best[1], "binding": "haar"})
+    if not only:  # a sweep of chosen groups leaves the role family alone
+        run("binding", {"binding": "haar"})
+        if best[1]:
+            run("binding", {**best[1], "binding": "haar"})
 
     print_sweep_table(evaluated, fh, tfidf, data)
     lines = [
@@ -778,9 +844,12 @@ def run_sweep(dim: int, sizes: Sizes, seed: int, quick: bool) -> None:
 
 
 def print_sweep_table(evaluated: list, fh: dict, tfidf: dict, data: Data) -> None:
-    settings = list(ds.PERTURBATIONS)
-    headers = ["group", "setting", *settings, "renamed", *data.labelled, "binding min",
-               "array order", "capacity", "misses", "composite"]  # fmt: skip
+    settings = list(pt.PERTURBATIONS)
+    others = [f for f in FAMILIES if f != "orders"]
+    family_columns = [f"{f}: {c}" for f in others for c in ("all-heavy", "num-0.25", "mean")]
+    capacity = [f"capacity {n}" for n in fh["capacity"]]
+    headers = ["group", "setting", *settings, "renamed", *family_columns, *data.labelled,
+               "binding min", "array order", *capacity, "misses", "composite"]  # fmt: skip
     rows = []
     for label, result in [("baseline", fh), ("baseline", tfidf)]:
         name = "feature hashing" if result is fh else "TF-IDF 3-grams"
@@ -788,12 +857,14 @@ def print_sweep_table(evaluated: list, fh: dict, tfidf: dict, data: Data) -> Non
     for group, change, result in evaluated:
         misses = len(target_misses(result, fh, tfidf))
         rows.append(_sweep_row(group, describe(change), result, misses, composite(result)))
+    comparisons = 2 * (len(FAMILIES) * len(settings) + len(data.labelled))
     print_section(
         "Sweep results",
         [
-            "Near-duplicate columns: recall@1; label columns: P@10; binding: min over sources; "
-            "misses: targets missed (of 24 near-duplicate and label comparisons with feature "
-            "hashing and 12 binding checks)."
+            "Near-duplicate columns: recall@1 (orders by setting; other families: two "
+            "settings and the mean over the eight); label columns: P@10; binding: min over "
+            f"sources; misses: targets missed (of {comparisons} near-duplicate and label "
+            f"comparisons with feature hashing and {2 * len(fh['binding'])} binding checks)."
         ],
         table(headers, rows),
     )
@@ -805,13 +876,20 @@ def print_sweep_table(evaluated: list, fh: dict, tfidf: dict, data: Data) -> Non
 
 
 def _sweep_row(group: str, name: str, result: dict, misses: Any, score: float) -> list:
+    orders = result["near_dup"]["orders"]
+    families = []
+    for family, found in result["near_dup"].items():
+        if family != "orders":
+            mean = float(np.mean([found[s][0] for s in pt.PERTURBATIONS]))
+            families += [found["all-heavy"][0], found["num-0.25"][0], mean]
     return (
         [group, name]
-        + [result["near_dup"][s][0] for s in ds.PERTURBATIONS]
-        + [result["near_dup"]["renamed"][0]]
+        + [orders[s][0] for s in pt.PERTURBATIONS]
+        + [orders["renamed"][0]]
+        + families
         + [v[0] for v in result["label"].values()]
         + [min(result["binding"].values()), result["invariance"]["array order"]]
-        + [np.mean(list(result["capacity"].values())) if result["capacity"] else math.nan]
+        + list(result["capacity"].values())
         + [misses, score]
     )
 
@@ -834,6 +912,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data, for tests")
     parser.add_argument("--sweep", action="store_true", help="run the parameter sweep")
+    parser.add_argument(
+        "--groups",
+        default="",
+        help="with --sweep: comma-separated groups of the grid to vary (default: all)",
+    )
     parser.add_argument("--dim", type=int, help="vector dimension (default 1024; 256 if --quick)")
     parser.add_argument("--seed", type=int, default=0, help="data seed of the default run")
     parser.add_argument(
@@ -857,7 +940,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sweep:
         print("# duckdb_vsa parameter sweep\n")
         print_machine_info()
-        run_sweep(dim, sizes, args.seed + 1, args.quick)
+        only = [g.strip() for g in args.groups.split(",") if g.strip()]
+        run_sweep(dim, sizes, args.seed + 1, args.quick, only)
         return 0
 
     started = time.perf_counter()

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 
-import common
 import duckdb
+import harness
 import pyarrow as pa
+import workloads
 
 import duckdb_vsa
 
@@ -30,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=1024)
-    parser.add_argument("--workload", default="flat", choices=common.WORKLOADS)
+    parser.add_argument("--workload", default="flat", choices=workloads.WORKLOADS)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per cell (median)")
     parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder = duckdb_vsa.register(con, dim=args.dim)
     default_threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
 
-    texts = common.json_records(args.workload, args.rows, args.seed)
+    texts = workloads.json_records(args.workload, args.rows, args.seed)
     con.register("docs_arrow", pa.table({"doc": pa.array(texts, type=pa.string())}))
     con.execute("CREATE TABLE docs AS SELECT doc FROM docs_arrow").fetchall()
     con.unregister("docs_arrow")
@@ -71,22 +72,20 @@ def main(argv: list[str] | None = None) -> None:
 
     def fresh_sql() -> None:
         con.execute("DROP TABLE IF EXISTS t").fetchall()
-        common.reset_value_caches(encoder)
+        harness.cold_caches(encoder)
 
     # Fills the role and chain caches, which every later run keeps (a few chunks
     # meet every field of these records).
     for chunk in chunks[:4]:
         encoder.encode_arrow(chunk)
-    complete = common.reset_value_caches(encoder)
+    harness.cold_caches(encoder)
 
-    results: list[tuple[str, int | str, common.Timing]] = []
+    results: list[tuple[str, int | str, harness.Timing]] = []
     results.append(
         (
             PYTHON,
             "caller's",
-            common.measure(
-                python_path, args.repeat, setup=lambda: common.reset_value_caches(encoder)
-            ),
+            harness.measure(python_path, args.repeat, setup=lambda: harness.cold_caches(encoder)),
         )
     )
     for threads in dict.fromkeys([1, int(default_threads)]):
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             (
                 "SQL CREATE TABLE AS SELECT vsa_encode(doc)",
                 threads,
-                common.measure(sql_path, args.repeat, setup=fresh_sql),
+                harness.measure(sql_path, args.repeat, setup=fresh_sql),
             )
         )
     con.execute(f"SET threads = {default_threads}").fetchall()
@@ -119,21 +118,20 @@ def main(argv: list[str] | None = None) -> None:
                 seconds / python_seconds,
             ]
         )
-    common.print_header(
+    harness.print_header(
         "vsa_encode in SQL against Encoder.encode_arrow",
         [
             f"D = {args.dim}; {args.rows:,} {args.workload} records stored as VARCHAR in an "
             "in-memory DuckDB table",
             f"median of {args.repeat} runs; every run starts with empty value caches (role and "
-            "chain caches warm)"
-            + ("" if complete else " — could not empty every cache, figures partly warm"),
+            "chain caches warm)",
             f"DuckDB default threads = {default_threads}; the Python path runs on the calling "
             "thread (numpy may use BLAS threads)",
             "× Python: time relative to Encoder.encode_arrow over the same Arrow column "
             "(> 1 is the UDF overhead)",
         ],
     )
-    print(common.markdown_table(HEADERS, rows))
+    print(harness.markdown_table(HEADERS, rows))
 
 
 if __name__ == "__main__":

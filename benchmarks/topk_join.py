@@ -12,7 +12,7 @@ are unit length, so by cosine), three ways:
 Recall@10 of each against the exact top 10 computed in float64. Workloads:
 random unit float32 vectors (fixed seed) at D = 256 and 1024, and vectors of
 generated flat records encoded by duckdb_vsa at D = 256 (queries are perturbed
-copies of random targets: a typo, a nudged price), whose near-ties are what
+copies of random targets: two letters swapped, a nudged price), whose near-ties are what
 real data looks like.
 
 Run: python benchmarks/topk_join.py [--quick]
@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import random
 
-import common
 import duckdb
+import harness
 import numpy as np
+import topk
+import workloads
 
 import duckdb_vsa
 
@@ -89,9 +91,9 @@ def random_workload(args: argparse.Namespace, dim: int) -> tuple[np.ndarray, np.
 
 
 def records_workload(args: argparse.Namespace, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    targets = common.records("flat", args.targets, args.seed)
+    targets = workloads.records("flat", args.targets, args.seed)
     rng = random.Random(f"topk-queries:{args.seed}")
-    queries = [common.perturb_flat(rng.choice(targets), rng) for _ in range(args.queries)]
+    queries = [workloads.near_duplicate_flat(rng.choice(targets), rng) for _ in range(args.queries)]
     encoder = duckdb_vsa.Encoder(dim=dim)
     return encoder.encode_batch(queries), encoder.encode_batch(targets)
 
@@ -139,13 +141,13 @@ def bench(
 ) -> list[list]:
     dim = queries.shape[1]
     k = args.k
-    exact = common.exact_topk(queries, targets, k)
+    exact = topk.exact_topk(queries, targets, k)
     con = duckdb.connect()  # one in-memory database per dimension: register() fixes D
     duckdb_vsa.register(con, dim=dim)
-    common.load_vectors(con, "queries", queries)
-    common.load_vectors(con, "targets", targets)
+    topk.load_vectors(con, "queries", queries)
+    topk.load_vectors(con, "targets", targets)
 
-    results: list[tuple[str, common.Timing, np.ndarray]] = []
+    results: list[tuple[str, harness.Timing, np.ndarray]] = []
     found: dict[str, np.ndarray] = {}
 
     def keep(name: str, fn):
@@ -158,11 +160,11 @@ def bench(
         (MACRO, lambda: macro_topk(con, len(queries), k)),
         (PLAIN, lambda: plain_topk(con, len(queries), k)),
     ):
-        timing = common.measure(keep(name, fn), args.sql_repeat)
+        timing = harness.measure(keep(name, fn), args.sql_repeat)
         results.append((name, timing, found[name]))
     con.close()
-    timing = common.measure(
-        keep(BLAS, lambda: common.blas_topk(queries, targets, k, args.block)), args.repeat
+    timing = harness.measure(
+        keep(BLAS, lambda: topk.blas_topk(queries, targets, k, args.block)), args.repeat
     )
     results.append((BLAS, timing, found[BLAS]))
 
@@ -187,7 +189,7 @@ def bench(
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0][0]
-    common.print_header(
+    harness.print_header(
         "Top-k similarity join",
         [
             f"{args.queries:,} queries × {args.targets:,} targets, k = {args.k}; unit float32 "
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.extend(bench("records", *records_workload(args, 256), args))
         print("(done: records D=256)", flush=True)
     print()
-    print(common.markdown_table(HEADERS, rows))
+    print(harness.markdown_table(HEADERS, rows))
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ graph or k-means inverted file. ``encode_partition``
 is the encoder as a batch function for distributed engines (Dask, Ray, Spark).
 """
 
-from duckdb_vsa.ann import HnswIndex, IvfIndex
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
-from duckdb_vsa.duck import SQL_OBJECTS, register, registered_encoder
+from duckdb_vsa.db.columns import column_info, encode_column
 from duckdb_vsa.encoder import Encoder
-from duckdb_vsa.flatten import DocumentError
-from duckdb_vsa.guard import column_info, encode_column
+from duckdb_vsa.errors import DocumentError
 from duckdb_vsa.index import (
     ExactIndex,
+    HnswIndex,
+    IvfIndex,
     VectorIndex,
     build_index,
     drop_index,
@@ -26,6 +26,7 @@ from duckdb_vsa.index import (
 )
 from duckdb_vsa.ops import bind, bundle, cosine, normalize, unbind
 from duckdb_vsa.partition import encode_partition
+from duckdb_vsa.register import SQL_OBJECTS, register, registered_encoder
 from duckdb_vsa.version import __version__ as __version__
 
 __all__ = [

@@ -8,10 +8,11 @@ import json
 import math
 from typing import Any
 
+from duckdb_vsa.errors import InvalidArgumentError, UnknownOptionError
 from duckdb_vsa.paths import normalise_fields
 
-ENCODER_VERSION = 2
-"""Version of the encoding defined in DESIGN §2. Any change of output bumps it."""
+ENCODER_VERSION = 3
+"""Version of the encoding (docs/design.md, "Versioning"). Any change of output bumps it."""
 
 BINDINGS = ("perm", "haar")
 
@@ -47,6 +48,15 @@ class EncoderConfig:
     max_text_chars : int, default 4096
         Only the first ``max_text_chars`` characters of a string feed its token
         and trigram bags (the whole string always feeds its string atom).
+    string_weight_power : float, default 0.75
+        ``p`` in the weight of a string leaf, ``min(string_weight_max,
+        (n / string_unit_trigrams) ** p)`` for a string of ``n`` trigrams: a
+        long string (an id, a timestamp, a text) weighs more than a short one,
+        as it carries more information. 0 makes every string leaf a unit vector.
+    string_unit_trigrams : float, default 12.0
+        The trigram count of a string of weight 1.
+    string_weight_max : float, default 4.0
+        The largest weight of a string leaf.
     fields : dict or tuple, default ()
         Field hints: JSON paths (``.*`` and ``[*]`` wildcards allowed) mapped to
         ``{"weight": w, "kind": "number" | "category" | "text" | "ignore",
@@ -69,38 +79,63 @@ class EncoderConfig:
     beta: float = 0.2
     w_num_exact: float = 0.0
     max_text_chars: int = 4096
+    string_weight_power: float = 0.75
+    string_unit_trigrams: float = 12.0
+    string_weight_max: float = 4.0
     fields: tuple = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", normalise_fields(self.fields))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+            if (
+                f.type in ("float", "int")
+                and isinstance(value, bool)
+                and f.name not in ("dim", "seed")
+            ):
+                raise InvalidArgumentError(
+                    f"{f.name} must be a number, got {value!r}; a bool is not a number option."
+                )
+            if f.type == "float" and isinstance(value, int):
                 object.__setattr__(self, f.name, float(value))
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 8:
-            raise ValueError(f"dim must be an integer >= 8, got {self.dim!r}.")
+            raise InvalidArgumentError(f"dim must be an integer >= 8, got {self.dim!r}.")
         if self.dim % 2:
-            raise ValueError(f"dim must be even, got {self.dim}; use for example {self.dim + 1}.")
+            raise InvalidArgumentError(
+                f"dim must be even, got {self.dim}; use for example {self.dim + 1}."
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+            raise InvalidArgumentError(f"seed must be a non-negative integer, got {self.seed!r}.")
         if self.binding not in BINDINGS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"binding must be one of {', '.join(map(repr, BINDINGS))}, got {self.binding!r}."
             )
-        for name in ("number_scale", "number_bandwidth"):
+        for name in ("number_scale", "number_bandwidth", "string_unit_trigrams"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-        for name in ("w_str", "w_tok", "w_gram", "w_bag", "w_seq", "alpha", "beta", "w_num_exact"):
+                raise InvalidArgumentError(
+                    f"{name} must be a positive finite number, got {value!r}."
+                )
+        for name in (
+            "w_str", "w_tok", "w_gram", "w_bag", "w_seq", "alpha", "beta", "w_num_exact",
+            "string_weight_power",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+                raise InvalidArgumentError(
+                    f"{name} must be a non-negative finite number, got {value!r}."
+                )
         if self.w_str + self.w_tok + self.w_gram <= 0:
-            raise ValueError("At least one of w_str, w_tok, w_gram must be positive.")
+            raise InvalidArgumentError("At least one of w_str, w_tok, w_gram must be positive.")
         if self.w_bag + self.w_seq <= 0:
-            raise ValueError("At least one of w_bag, w_seq must be positive.")
+            raise InvalidArgumentError("At least one of w_bag, w_seq must be positive.")
+        value = self.string_weight_max
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 1):
+            raise InvalidArgumentError(
+                f"string_weight_max must be a finite number >= 1, got {value!r}."
+            )
         if not isinstance(self.max_text_chars, int) or self.max_text_chars < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_text_chars must be a positive integer, got {self.max_text_chars!r}."
             )
 
@@ -110,7 +145,7 @@ class EncoderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(
+            raise UnknownOptionError(
                 f"Unknown encoder option(s): {', '.join(unknown)}. "
                 f"Known options: {', '.join(sorted(known))}."
             )
@@ -132,7 +167,7 @@ class EncoderConfig:
         Examples
         --------
         >>> EncoderConfig(dim=256, alpha=0.5).describe()
-        "dim=256, seed=0, binding='perm', alpha=0.5 (fingerprint ...)"
+        "dim=256, seed=0, binding='perm', alpha=0.5 (encoder version 3, fingerprint ...)"
         """
         default = EncoderConfig()
         parts = [f"dim={self.dim}", f"seed={self.seed}", f"binding={self.binding!r}"]
@@ -145,7 +180,10 @@ class EncoderConfig:
         if self.fields:
             hints = {path: dict(options) for path, options in self.fields}
             parts.append(f"fields={json.dumps(hints, sort_keys=True)}")
-        return ", ".join(parts) + f" (fingerprint {self.fingerprint})"
+        return (
+            ", ".join(parts)
+            + f" (encoder version {ENCODER_VERSION}, fingerprint {self.fingerprint})"
+        )
 
     @property
     def fingerprint(self) -> str:

@@ -18,6 +18,10 @@ class InvalidArgumentError(VsaError, ValueError):
     """An argument or option that is not valid: the message says what to pass instead."""
 
 
+class WrongTypeError(VsaError, TypeError):
+    """An argument of a type the function does not take."""
+
+
 class UnknownOptionError(InvalidArgumentError, TypeError):
     """An option name the function does not take (a ``TypeError``, as for any unknown keyword)."""
 

@@ -1,4 +1,4 @@
-"""Leaf vectors: numbers, strings and literals (DESIGN §2, "Leaves").
+"""Leaf vectors: numbers, strings and literals (docs/design.md, "Leaves").
 
 Every leaf vector is a unit float32 row that depends only on the encoder
 configuration and the leaf's value, never on what else is in the batch.
@@ -6,7 +6,6 @@ configuration and the leaf's value, never on what else is in the batch.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -14,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from duckdb_vsa import prng
+from duckdb_vsa.arrays import compact, expand_ranges
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.cache import ByteBoundedCache, RowTable
 from duckdb_vsa.config import EncoderConfig
@@ -62,14 +62,6 @@ def linear_t(values: np.ndarray, scale: float, bandwidth: float) -> np.ndarray:
     return np.clip(t, -LINEAR_T_LIMIT, LINEAR_T_LIMIT)
 
 
-def to_float(x: int | float) -> float:
-    """Convert a JSON number to float64, mapping integers beyond its range to ±inf."""
-    try:
-        return float(x)
-    except OverflowError:
-        return math.inf if x > 0 else -math.inf
-
-
 def text_features(text: str, max_chars: int) -> tuple[list[str], list[str]]:
     """Return the casefolded word tokens and boundary-padded character trigrams.
 
@@ -87,6 +79,20 @@ def text_features(text: str, max_chars: int) -> tuple[list[str], list[str]]:
     padded = _PAD_START + folded + _PAD_END
     grams = [padded[i : i + 3] for i in range(len(padded) - 2)]
     return tokens, grams
+
+
+def string_weights(folded: Sequence[str], config: EncoderConfig) -> np.ndarray:
+    """Weights of string leaves: ``clip((n / unit) ** p, 1, max)`` for ``n`` trigrams.
+
+    ``folded`` are the casefolded strings as their trigram bags see them (the
+    first ``max_text_chars`` characters); a string of ``n`` characters has
+    ``n`` boundary-padded trigrams. A string of up to ``unit`` trigrams weighs 1
+    (as much as a number or a literal, so a short label keeps its share of a
+    document and can be probed); a longer one more, up to ``max``.
+    """
+    n = np.fromiter(map(len, folded), dtype=np.float64, count=len(folded))
+    ratio = np.maximum(n, 1.0) / config.string_unit_trigrams
+    return np.clip(ratio**config.string_weight_power, 1.0, config.string_weight_max)
 
 
 class LeafEncoder:
@@ -119,6 +125,11 @@ class LeafEncoder:
         self._level_step = config.number_bandwidth / LEVELS_PER_BANDWIDTH
         self._level_dot_cache: ByteBoundedCache[float] = ByteBoundedCache(2**24, lambda _: 64)
         self._literals = {name: atoms.atom("lit", name) for name in LITERALS}
+
+    @property
+    def cached_strings(self) -> int:
+        """How many string vectors the string cache holds."""
+        return len(self._strings)
 
     def clear_caches(self) -> None:
         """Forget every cached string, sign row and number level."""
@@ -195,9 +206,10 @@ class LeafEncoder:
         levels = self.levels(needed)
         feats = levels[np.searchsorted(needed, lower)] * coef_lower[:, None]
         feats += levels[np.searchsorted(needed, lower + 1)] * coef_upper[:, None]
-        if self.config.w_num_exact > 0:
+        cfg = self.config
+        if cfg.w_num_exact > 0:
             exact = self.atoms.atoms("num", [repr(float(v)) for v in values])
-            feats += self.config.w_num_exact * exact.astype(np.float64)
+            feats += cfg.w_num_exact * exact.astype(np.float64)
             feats /= np.sqrt(np.square(feats).sum(axis=1))[:, None]
         return feats.astype(np.float32)
 
@@ -242,18 +254,22 @@ class LeafEncoder:
         return dots[inverse.reshape(-1)]
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of strings under the ``text`` hint: tokens and trigrams only."""
+        """Vectors of strings under the ``text`` hint: tokens and trigrams only.
+
+        Unit vectors, times :func:`string_weights` when ``string_weight_power > 0``.
+        """
         return self._cached_strings([("text", t) for t in texts], list(texts), w_str=0.0)
 
     def strings(
         self, texts: Sequence[str], out: np.ndarray | None = None, at: np.ndarray | None = None
     ) -> np.ndarray:
-        """Unit vectors of distinct strings: whole-string atom + token bag + trigram bag.
+        """Vectors of distinct strings: whole-string atom + token bag + trigram bag.
 
-        ``normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
+        ``weight * normalise(w_str atom(str, s) + w_tok/sqrt(n_t) sum atom(tok, t)
         + w_gram/sqrt(n_g) sum atom(gram, g))`` over the casefolded word tokens
         ``t`` and the boundary-padded character trigrams ``g`` of the first
-        ``max_text_chars`` characters.
+        ``max_text_chars`` characters; ``weight`` is 1 unless
+        ``string_weight_power > 0`` (see :func:`string_weights`).
 
         With ``out`` (and ``at``, the rows of ``out`` to fill, one per text),
         the vectors are written there and ``out`` is returned.
@@ -356,7 +372,10 @@ class LeafEncoder:
             squares[b : b + _NORM_BLOCK_ROWS] = np.square(
                 out[b : b + _NORM_BLOCK_ROWS], dtype=np.float64
             ).sum(axis=1)
-        out *= (1.0 / np.sqrt(squares)).astype(np.float32)[:, None]
+        scale = 1.0 / np.sqrt(squares)
+        if cfg.string_weight_power > 0:
+            scale *= string_weights(folded, cfg)
+        out *= scale.astype(np.float32)[:, None]
         return out
 
     def _gram_sums(self, folded: list[str], n_grams: np.ndarray) -> np.ndarray:
@@ -382,7 +401,7 @@ class LeafEncoder:
 #: Rows with at least this many features are summed by a dense product when dense enough.
 _DENSE_MIN_FEATURES = 32
 #: A dense product wins when its matrix has at most this many cells per nonzero
-#: (BLAS sgemm is about 15 times faster per cell than the sparse product per nonzero).
+#: (BLAS fills a dense cell much faster than the sparse product handles a nonzero).
 _DENSE_CELLS_PER_NONZERO = 12
 
 
@@ -390,15 +409,6 @@ _DENSE_CELLS_PER_NONZERO = 12
 _DENSE_BLOCK_CELLS = 1 << 20
 #: Alphabets up to this size index trigrams by a table instead of a sort.
 _TABLE_ALPHABET = 160
-
-
-def compact(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber integers in ``[0, bound)`` densely: ``(new ids, sorted distinct values)``."""
-    present = np.zeros(bound, dtype=bool)
-    present[values] = True
-    used = np.flatnonzero(present)
-    rank = np.cumsum(present, dtype=np.int64) - 1
-    return rank[values], used
 
 
 def _distinct_trigrams(points: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -477,13 +487,6 @@ def _count_matrix(columns: np.ndarray, ptr: np.ndarray, n_columns: int) -> sp.cs
     """CSR rows of ones: row ``r`` holds ``columns[ptr[r]:ptr[r + 1]]``."""
     ones = np.ones(len(columns), dtype=np.float32)
     return sp.csr_matrix((ones, columns, ptr), shape=(len(ptr) - 1, n_columns))
-
-
-def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + c)`` for every start ``s`` and count ``c``."""
-    counts = np.maximum(counts, 0)
-    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return offsets + np.arange(int(counts.sum()), dtype=np.int64)
 
 
 def _nbytes(arr: np.ndarray) -> int:

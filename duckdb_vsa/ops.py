@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from duckdb_vsa.encoder import Encoder
+from duckdb_vsa.errors import InvalidArgumentError
 from duckdb_vsa.roles import key_role
 
 
@@ -24,7 +25,7 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     arr = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(arr, axis=-1, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError("Cannot normalise a zero vector.")
+        raise InvalidArgumentError("Cannot normalise a zero vector.")
     return (arr / norms).astype(np.float32)
 
 
@@ -47,7 +48,7 @@ def bundle(vectors: np.ndarray) -> np.ndarray:
     """Superpose vectors (rows) into one, scaled by ``1/sqrt(n)``."""
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim != 2 or len(arr) == 0:
-        raise ValueError("bundle expects a non-empty 2-D array of vectors (one per row).")
+        raise InvalidArgumentError("bundle expects a non-empty 2-D array of vectors (one per row).")
     return (arr.sum(axis=0) / np.sqrt(len(arr))).astype(np.float32)
 
 

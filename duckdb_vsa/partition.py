@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from duckdb_vsa.encoder import Encoder
+from duckdb_vsa.errors import WrongTypeError
 
 __all__ = ["encode_partition"]
 
@@ -69,7 +70,7 @@ def encode_partition(
     import pandas as pd
 
     if not isinstance(batch, pd.DataFrame):
-        raise TypeError(
+        raise WrongTypeError(
             "encode_partition expects a pandas DataFrame or a pyarrow Table or RecordBatch, "
             f"got {type(batch).__name__}."
         )
@@ -86,7 +87,7 @@ def _text(array: pa.Array | pa.ChunkedArray, column: str) -> pa.Array | pa.Chunk
         return array
     if pa.types.is_null(array.type):
         return array.cast(pa.string())
-    raise TypeError(
+    raise WrongTypeError(
         f"encode_partition: column {column!r} must hold JSON text (strings), got {array.type}; "
         "serialise the documents first (for example with json.dumps)."
     )

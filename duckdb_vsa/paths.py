@@ -6,7 +6,7 @@ position). Parsed, a path is a tuple of steps: a ``str`` is an object key, an
 ``int`` an array position, and :data:`ANY_KEY` / :data:`ANY_INDEX` the wildcards.
 
 :class:`FieldHints` resolves, for the node at a concrete path, the weight factor
-and the leaf kind that the hints give it (DESIGN §2 with per-field options).
+and the leaf kind that the hints give it (docs/design.md, "Field hints").
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from duckdb_vsa.errors import InvalidArgumentError, WrongTypeError
+from duckdb_vsa.limits import MAX_LEAVES
 
 
 class _Wildcard:
@@ -42,7 +45,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _STEP = re.compile(
     r"""\.(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)"""
     r"""|\.(?P<star>\*)"""
-    r"""|\[(?P<index>\d+)\]"""
+    r"""|\[(?P<index>[0-9]+)\]"""
     r"""|\[(?P<any>\*)\]"""
     r"""|\[(?P<quoted>"(?:[^"\\]|\\.)*")\]"""
 )
@@ -72,7 +75,7 @@ def parse_path(text: str) -> tuple[Any, ...]:
     ('items', 2, 'unit price')
     """
     if not isinstance(text, str) or not text.startswith("$"):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"A JSON path starts with '$' (such as '$.color' or '$.items[0].sku'), got {text!r}."
         )
     steps: list[Any] = []
@@ -80,7 +83,7 @@ def parse_path(text: str) -> tuple[Any, ...]:
     while pos < len(text):
         m = _STEP.match(text, pos)
         if m is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Cannot read the JSON path {text!r} at character {pos}: write steps as "
                 """.name, ["any key"], [0] (a position), .* or [*]."""
             )
@@ -89,7 +92,14 @@ def parse_path(text: str) -> tuple[Any, ...]:
         elif m.group("star") is not None:
             steps.append(ANY_KEY)
         elif m.group("index") is not None:
-            steps.append(int(m.group("index")))
+            digits = m.group("index")
+            if len(digits) > len(str(MAX_LEAVES)) or int(digits) >= MAX_LEAVES:
+                raise InvalidArgumentError(
+                    f"The array position [{digits[:20]}{'...' if len(digits) > 20 else ''}] in "
+                    f"{text[:80]!r} is beyond the longest array a document may have "
+                    f"({MAX_LEAVES:,} elements)."
+                )
+            steps.append(int(digits))
         elif m.group("any") is not None:
             steps.append(ANY_INDEX)
         else:
@@ -144,7 +154,7 @@ def normalise_fields(fields: Mapping[str, Any] | None) -> tuple[tuple[str, tuple
     if isinstance(fields, tuple):  # already normalised
         fields = {path: dict(options) for path, options in fields}
     if not isinstance(fields, Mapping):
-        raise TypeError(
+        raise WrongTypeError(
             "fields must be a dict mapping JSON paths to hints, such as "
             "{'$.year': {'kind': 'number', 'scale': 1}}."
         )
@@ -152,20 +162,20 @@ def normalise_fields(fields: Mapping[str, Any] | None) -> tuple[tuple[str, tuple
     for path, hint in fields.items():
         steps = parse_path(path)
         if not steps:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "A field hint applies to a field, not to the whole document ('$'); "
                 "use the encoder options (w_str, number_scale...) for the whole document."
             )
         if isinstance(hint, str):
             hint = {"kind": hint}
         if not isinstance(hint, Mapping):
-            raise TypeError(
+            raise WrongTypeError(
                 f"The hint for {path!r} must be a dict such as {{'weight': 2}} or "
                 f"{{'kind': 'category'}}, got {hint!r}."
             )
         unknown = sorted(set(hint) - {"weight", "kind", "scale"})
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Unknown hint option(s) {', '.join(unknown)} for {path!r}; "
                 "use weight, kind and scale."
             )
@@ -178,39 +188,43 @@ def normalise_fields(fields: Mapping[str, Any] | None) -> tuple[tuple[str, tuple
                 or not math.isfinite(weight)
                 or weight < 0
             ):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"The weight for {path!r} must be a non-negative finite number, got {weight!r}."
                 )
             options["weight"] = float(weight)
         kind = hint.get("kind")
         if kind is not None:
             if kind not in HINT_KINDS:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"The kind for {path!r} must be one of {', '.join(HINT_KINDS)}, got {kind!r}."
                 )
             options["kind"] = kind
         if "scale" in hint:
             scale = hint["scale"]
             if kind != "number":
-                raise ValueError(f"scale applies to kind='number' only (the hint for {path!r}).")
+                raise InvalidArgumentError(
+                    f"scale applies to kind='number' only (the hint for {path!r})."
+                )
             if (
                 isinstance(scale, bool)
                 or not isinstance(scale, (int, float))
                 or not math.isfinite(scale)
                 or scale <= 0
             ):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"The scale for {path!r} must be a positive finite number, got {scale!r}."
                 )
             options["scale"] = float(scale)
         elif kind == "number":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"kind='number' needs a scale for {path!r}: the difference between two values "
                 "that makes them about 0.6 similar, e.g. {'kind': 'number', 'scale': 5} for years."
             )
         key = format_path(steps)
         if key in out:
-            raise ValueError(f"Two hints name the same path {key!r}; merge them into one.")
+            raise InvalidArgumentError(
+                f"Two hints name the same path {key!r}; merge them into one."
+            )
         out[key] = tuple(sorted(options.items()))
     return tuple(sorted(out.items()))
 
@@ -271,26 +285,3 @@ class FieldHints:
         for i in range(1, len(path) + 1):
             kind = self.resolve(path[:i], kind)[1]
         return kind
-
-
-def hinted_leaf(kind: Any, leaf: Any) -> Any:
-    """The leaf key of a leaf under a hint kind.
-
-    ``("lin", scale, x)`` is a number on a linear axis, ``("cat", s)`` and
-    ``("catnum", x)`` exact-match atoms, ``("text", s)`` a string without its
-    whole-string atom. Leaves a hint does not apply to (a string under
-    ``number``, a literal) keep their key.
-    """
-    if kind is None:
-        return leaf
-    if type(leaf) is float:
-        if type(kind) is tuple:
-            return ("lin", kind[1], leaf)
-        if kind == "category":
-            return ("catnum", leaf)
-    elif type(leaf) is str:
-        if kind == "category":
-            return ("cat", leaf)
-        if kind == "text":
-            return ("text", leaf)
-    return leaf

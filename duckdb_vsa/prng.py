@@ -150,27 +150,42 @@ def gaussians(digests: list[bytes], n: int) -> np.ndarray:
     return out[:, :n]
 
 
+def random_key_rows(digests: list[bytes], n: int) -> np.ndarray:
+    """Return ``n`` random uint64 values from each digest's stream; shape (len(digests), n)."""
+    keys, counters = _keys_and_counters(digests, (n + 1) // 2)
+    blocks = philox4x32(counters, keys).astype(np.uint64)
+    words = (blocks[..., 0::2] << _SHIFT32) | blocks[..., 1::2]
+    return words.reshape(len(digests), -1)[:, :n]
+
+
 def random_keys(digest_bytes: bytes, n: int) -> np.ndarray:
     """Return ``n`` random uint64 values from one digest's stream."""
-    keys, counters = _keys_and_counters([digest_bytes], (n + 1) // 2)
-    blocks = philox4x32(counters, keys)[0].astype(np.uint64)
-    words = (blocks[:, 0::2] << _SHIFT32) | blocks[:, 1::2]
-    return words.reshape(-1)[:n]
+    return random_key_rows([digest_bytes], n)[0]
+
+
+def permutation_rows(digests: list[bytes], n: int) -> np.ndarray:
+    """One uniformly random permutation of ``range(n)`` per digest; int64 rows.
+
+    Each is a stable argsort of 64-bit random keys: exact on every machine,
+    ties (probability about ``n**2 / 2**65``) broken by position.
+    """
+    return np.argsort(random_key_rows(digests, n), axis=1, kind="stable")
 
 
 def permutation(digest_bytes: bytes, n: int) -> np.ndarray:
-    """Return a uniformly random permutation of ``range(n)`` as int64.
+    """A uniformly random permutation of ``range(n)`` (see :func:`permutation_rows`)."""
+    return permutation_rows([digest_bytes], n)[0]
 
-    A stable argsort of 64-bit random keys: exact on every machine, ties
-    (probability about ``n**2 / 2**65``) broken by position.
-    """
-    return np.argsort(random_keys(digest_bytes, n), kind="stable")
+
+def sign_vectors(digests: list[bytes], n: int) -> np.ndarray:
+    """``n`` random signs (+1.0 / -1.0, float32) per digest: the low bit of each random key."""
+    bits = random_key_rows(digests, n) & np.uint64(1)
+    return np.where(bits == 1, np.float32(-1.0), np.float32(1.0))
 
 
 def signs(digest_bytes: bytes, n: int) -> np.ndarray:
-    """Return ``n`` random signs (+1.0 / -1.0) as float32."""
-    bits = random_keys(digest_bytes, n) & np.uint64(1)
-    return np.where(bits == 1, np.float32(-1.0), np.float32(1.0))
+    """Return ``n`` random signs (+1.0 / -1.0) as float32 (see :func:`sign_vectors`)."""
+    return sign_vectors([digest_bytes], n)[0]
 
 
 def sign_rows(digests: list[bytes], n: int) -> np.ndarray:

@@ -3,29 +3,20 @@
 -- 'duckdb_vsa:<fingerprint> <configuration>', readable through duckdb_columns().
 -- The table macros check the named columns against this connection's encoder
 -- (fingerprint ${fingerprint}) and raise an error naming both configurations.
+-- __vsa_recorded resolves the table name by duckdb_vsa's one name rule (the rule
+-- of DuckDB's binder, so it finds the very table query_table reads); register()
+-- fills in its call and the error texts (the one wording of a configuration mismatch).
 
--- The recorded comment of column col of table tbl ('t', 'schema.t' or 'db.schema.t'), or NULL.
-CREATE OR REPLACE TEMP MACRO __vsa_recorded(__vsa_tbl, __vsa_col) AS (
-    SELECT min(comment) FROM duckdb_columns()
-    WHERE lower(column_name) = lower(__vsa_col::VARCHAR)
-      AND lower(__vsa_tbl::VARCHAR) IN (
-          lower(table_name),
-          lower(schema_name || '.' || table_name),
-          lower(database_name || '.' || schema_name || '.' || table_name))
-      AND comment LIKE 'duckdb_vsa:%'
-);
+-- The recorded comment of column col of table tbl (a name as query_table takes it), or NULL.
+CREATE OR REPLACE TEMP MACRO __vsa_recorded(__vsa_tbl, __vsa_col) AS
+    ${recorded};
 
 -- true, or an error if column col of tbl was recorded with another configuration.
 CREATE OR REPLACE TEMP MACRO __vsa_check_column(__vsa_who, __vsa_tbl, __vsa_col) AS (
     SELECT CASE
         WHEN __vsa_c IS NULL OR regexp_extract(__vsa_c, '^duckdb_vsa:([0-9a-f]+)', 1) = '${fingerprint}'
             THEN true
-        ELSE error(
-            __vsa_who || ': column ' || __vsa_col::VARCHAR || ' of ' || __vsa_tbl::VARCHAR
-            || ' was encoded with ' || regexp_replace(__vsa_c, '^duckdb_vsa:[0-9a-f]+ ', '')
-            || ', but this connection''s encoder is ${describe}. Vectors of different '
-            || 'configurations are not comparable: register this connection with the column''s '
-            || 'configuration, or re-encode the column with duckdb_vsa.encode_column().')
+        ELSE error(${column_mismatch})
     END
     FROM (SELECT __vsa_recorded(__vsa_tbl, __vsa_col) AS __vsa_c)
 );
@@ -35,25 +26,12 @@ CREATE OR REPLACE TEMP MACRO __vsa_check_column(__vsa_who, __vsa_tbl, __vsa_col)
 -- over plain values, because the optimizer may evaluate separate subqueries in any order).
 CREATE OR REPLACE TEMP MACRO __vsa_check_pair(__vsa_who, __vsa_ltbl, __vsa_lcol, __vsa_rtbl, __vsa_rcol) AS (
     SELECT CASE
-        WHEN __vsa_lfp IS NOT NULL AND __vsa_rfp IS NOT NULL AND __vsa_lfp <> __vsa_rfp THEN error(
-            __vsa_who || ': column ' || __vsa_lcol::VARCHAR || ' of ' || __vsa_ltbl::VARCHAR
-            || ' was encoded with ' || regexp_replace(__vsa_l, '^duckdb_vsa:[0-9a-f]+ ', '')
-            || ', but column ' || __vsa_rcol::VARCHAR || ' of ' || __vsa_rtbl::VARCHAR
-            || ' with ' || regexp_replace(__vsa_r, '^duckdb_vsa:[0-9a-f]+ ', '')
-            || '. Vectors of different configurations are not comparable: re-encode one '
-            || 'column with duckdb_vsa.encode_column() on a connection registered like the other.')
-        WHEN __vsa_lfp IS NOT NULL AND __vsa_lfp <> '${fingerprint}' THEN error(
-            __vsa_who || ': column ' || __vsa_lcol::VARCHAR || ' of ' || __vsa_ltbl::VARCHAR
-            || ' was encoded with ' || regexp_replace(__vsa_l, '^duckdb_vsa:[0-9a-f]+ ', '')
-            || ', but this connection''s encoder is ${describe}. Vectors of different '
-            || 'configurations are not comparable: register this connection with the column''s '
-            || 'configuration, or re-encode the column with duckdb_vsa.encode_column().')
-        WHEN __vsa_rfp IS NOT NULL AND __vsa_rfp <> '${fingerprint}' THEN error(
-            __vsa_who || ': column ' || __vsa_rcol::VARCHAR || ' of ' || __vsa_rtbl::VARCHAR
-            || ' was encoded with ' || regexp_replace(__vsa_r, '^duckdb_vsa:[0-9a-f]+ ', '')
-            || ', but this connection''s encoder is ${describe}. Vectors of different '
-            || 'configurations are not comparable: register this connection with the column''s '
-            || 'configuration, or re-encode the column with duckdb_vsa.encode_column().')
+        WHEN __vsa_lfp IS NOT NULL AND __vsa_rfp IS NOT NULL AND __vsa_lfp <> __vsa_rfp
+            THEN error(${pair_mismatch})
+        WHEN __vsa_lfp IS NOT NULL AND __vsa_lfp <> '${fingerprint}'
+            THEN error(${left_mismatch})
+        WHEN __vsa_rfp IS NOT NULL AND __vsa_rfp <> '${fingerprint}'
+            THEN error(${right_mismatch})
         ELSE true
     END
     FROM (

@@ -1,27 +1,18 @@
-"""The encoder's caches and fast paths change speed only, never a vector.
+"""The caches bounded in bytes (duckdb_vsa.cache): ByteBoundedCache and RowTable.
 
-Row tables (string leaves, token and trigram sign rows) are checked on their
-own, then whole encoders with tiny budgets, several threads, groups split by
-the term budget and documents the batch engine hands to the tree evaluator
-are compared byte for byte with the plain path.
+That whole encoders give the same bytes whatever their budgets is checked in
+tests/test_engine.py; the string cache of the leaf encoder in tests/test_leaves.py.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 
 import numpy as np
 import pytest
-from conftest import SMALL_DIM
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-import duckdb_vsa
-from duckdb_vsa import encoder as encoder_module
-from duckdb_vsa.cache import RowTable
-from duckdb_vsa.flatten import DocumentError, parse_json
+from duckdb_vsa.cache import ByteBoundedCache, RowTable
 
 WIDTH = 8
 
@@ -100,71 +91,31 @@ def test_a_zero_budget_keeps_nothing_but_still_answers() -> None:
     assert len(table) == 0
 
 
-# -- whole encoders ----------------------------------------------------------------
+def test_row_table_refuses_a_negative_budget() -> None:
+    with pytest.raises(ValueError, match=">= 0 bytes"):
+        RowTable(-1, WIDTH, np.float32)
 
 
-def _corpus(n: int, seed: int = 0) -> list[dict]:
-    """Varied records: repeated and fresh strings, numbers, arrays, unicode, long text."""
-    rng = random.Random(seed)
-    words = ["red", "shoe", "Straße", "東京", "emoji 😀", "a", "ab", "x" * 40]
-    docs = []
-    for i in range(n):
-        docs.append(
-            {
-                "id": f"id-{rng.randrange(10**6)}",
-                "name": " ".join(rng.choices(words, k=rng.randint(0, 4))),
-                "city": rng.choice(["Oslo", "Lima", "Pune"]),
-                "price": round(rng.lognormvariate(3, 1), 2),
-                "tags": rng.sample(words, rng.randint(0, 3)),
-                "items": [{"sku": f"s{rng.randrange(50)}", "qty": j} for j in range(i % 4)],
-                "note": "lorem ipsum " * rng.randint(0, 120),
-                "ok": rng.random() < 0.5,
-            }
-        )
-    return docs
+def test_row_table_clear_forgets_every_row() -> None:
+    table = RowTable(1 << 20, WIDTH, np.float32)
+    table.rows_of([1, 2, 3], _rows_for)
+    table.clear()
+    assert len(table) == 0 and table.nbytes == 0
+    _, rows = table.lookup([1, 2, 3])
+    assert rows.tolist() == [-1, -1, -1]
 
 
-@pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    return _corpus(400)
-
-
-@pytest.fixture(scope="module")
-def reference(corpus) -> np.ndarray:
-    """Each document encoded alone by a fresh encoder with the default budget."""
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
-    return np.stack([enc.encode(doc) for doc in corpus])
-
-
-def test_string_vectors_are_kept_and_read_back_on_every_path() -> None:
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
-    texts = ["red shoe", "blue hat", "Straße"]
-    first = enc.leaves.strings(texts)  # no output matrix given
-    assert len(enc.leaves._strings) == 3
-    out = np.zeros((5, SMALL_DIM), dtype=np.float32)
-    enc.leaves.strings(texts[::-1], out=out, at=np.array([4, 0, 2]))
-    np.testing.assert_array_equal(out[[2, 0, 4]], first)
-    assert not out[[1, 3]].any()
-    assert enc.leaves.strings([]).shape == (0, SMALL_DIM)
-
-
-@pytest.mark.parametrize("cache_bytes", [0, 16 * 1024, 256 * 1024])
-def test_tiny_cache_budgets_give_the_same_bytes(corpus, reference, cache_bytes) -> None:
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM, cache_bytes=cache_bytes)
-    for _ in range(2):  # the second pass meets whatever the first one left cached
-        assert enc.encode_batch(corpus).tobytes() == reference.tobytes()
-
-
-def test_threads_sharing_one_encoder_give_the_same_bytes(corpus, reference) -> None:
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM, cache_bytes=64 * 1024)
-    chunks = [list(range(i, len(corpus), 4)) for i in range(4)]
-    results: dict[int, np.ndarray] = {}
+def test_row_table_answers_threads_with_the_right_rows() -> None:
+    table = RowTable(12 * WIDTH * 4, WIDTH, np.float32)  # small: starts over often
     errors: list[BaseException] = []
 
-    def work(t: int) -> None:
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
         try:
-            for _ in range(3):
-                results[t] = enc.encode_batch([corpus[i] for i in chunks[t]])
+            for _ in range(300):
+                keys = rng.sample(range(30), rng.randint(1, 6))
+                matrix, rows = table.rows_of(keys, _rows_for)
+                _check(matrix, rows, keys)
         except BaseException as err:  # surfaced below
             errors.append(err)
 
@@ -174,52 +125,95 @@ def test_threads_sharing_one_encoder_give_the_same_bytes(corpus, reference) -> N
     for thread in threads:
         thread.join()
     assert not errors
-    for t, rows in enumerate(chunks):
-        assert results[t].tobytes() == reference[rows].tobytes()
 
 
-def test_groups_split_by_the_term_budget_give_the_same_bytes(
-    corpus, reference, monkeypatch
-) -> None:
-    monkeypatch.setattr(encoder_module, "GROUP_TERMS", 50)
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
-    assert enc.encode_batch(corpus).tobytes() == reference.tobytes()
+# -- ByteBoundedCache ------------------------------------------------------------------
 
 
-def test_documents_for_the_tree_evaluator_keep_their_place_in_a_batch() -> None:
-    enc = duckdb_vsa.Encoder(dim=SMALL_DIM)
-    long_array = {"values": list(range(enc.roles.max_position + 5))}
-    docs = [{"a": 1}, long_array, {"b": "x"}, long_array, {"c": [1, 2]}]
-    alone = np.stack([enc.encode(doc) for doc in docs])
-    assert enc.encode_batch(docs).tobytes() == alone.tobytes()
-    np.testing.assert_allclose(alone[1], enc.encode_tree(long_array), atol=1e-6)
+def _array(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.uint8)
 
 
-# -- parsing -----------------------------------------------------------------------
-
-_json_texts = st.one_of(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
-        max_leaves=10,
-    ).map(json.dumps),
-    st.text(max_size=30),
-)
+def _sizeof(value: np.ndarray) -> int:
+    return value.nbytes
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    body=_json_texts,
-    before=st.sampled_from(["", " ", "\n\t"]),
-    after=st.sampled_from(["", " ", "x", "}"]),
-)
-def test_parse_json_reads_what_json_loads_reads(body: str, before: str, after: str) -> None:
-    text = before + body + after
-    try:
-        expected = json.loads(text)
-    except ValueError:
-        with pytest.raises(DocumentError):
-            parse_json(text)
-        return
-    got = parse_json(text)
-    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+def test_byte_bounded_cache_keeps_values_and_counts_hits_and_misses() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(100, _sizeof)
+    assert cache.get("a") is None
+    value = _array(10)
+    cache.put("a", value)
+    assert cache.get("a") is value
+    assert cache.get_many(["a", "b", "a"]) == [value, None, value]
+    assert (cache.hits, cache.misses) == (3, 2)
+    assert len(cache) == 1 and cache.nbytes == 10
+
+
+def test_byte_bounded_cache_evicts_the_least_recently_used_beyond_its_budget() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(30, _sizeof)
+    for key in "abc":
+        cache.put(key, _array(10))
+    cache.get("a")  # now b is the least recently used
+    cache.get_many(["c"])  # then b, a, c
+    cache.put("d", _array(10))
+    assert cache.get("b") is None
+    assert all(cache.get(k) is not None for k in "acd")
+    assert cache.nbytes == 30
+    cache.put("e", _array(25))  # evicts as many as it takes
+    assert len(cache) == 1 and cache.nbytes == 25
+
+
+def test_byte_bounded_cache_replaces_a_value_and_recharges_it() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(100, _sizeof)
+    cache.put_many([("a", _array(40)), ("b", _array(40))])
+    cache.put("a", _array(10))
+    assert cache.nbytes == 50 and len(cache) == 2
+    assert cache.get("a").nbytes == 10
+
+
+def test_byte_bounded_cache_does_not_keep_a_value_larger_than_its_budget() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(30, _sizeof)
+    cache.put("small", _array(10))
+    cache.put("big", _array(31))
+    assert cache.get("big") is None
+    assert cache.get("small") is not None
+    zero: ByteBoundedCache[np.ndarray] = ByteBoundedCache(0, _sizeof)
+    zero.put("a", _array(1))
+    assert len(zero) == 0
+
+
+def test_byte_bounded_cache_clear_and_budget_checks() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(100, _sizeof)
+    cache.put("a", _array(10))
+    cache.clear()
+    assert len(cache) == 0 and cache.nbytes == 0 and cache.get("a") is None
+    with pytest.raises(ValueError, match=">= 0 bytes"):
+        ByteBoundedCache(-1, _sizeof)
+
+
+def test_byte_bounded_cache_stays_within_budget_under_threads() -> None:
+    cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(200, _sizeof)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(2000):
+                key = rng.randrange(50)
+                if rng.random() < 0.5:
+                    cache.put(key, _array(key % 20 + 1))
+                else:
+                    value = cache.get(key)
+                    assert value is None or value.nbytes == key % 20 + 1
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert cache.nbytes <= 200
+    held = [v for v in cache.get_many(list(range(50))) if v is not None]
+    assert cache.nbytes == sum(v.nbytes for v in held)

@@ -24,7 +24,7 @@ import pytest
 
 import duckdb_vsa
 from duckdb_vsa import Encoder, encode_partition
-from duckdb_vsa.flatten import parse_json
+from duckdb_vsa.parse import parse_json
 
 WORDS = ["red", "shoe", "Zürich", "naïve café", "東京", "😀 emoji", "tab\there", "line\nbreak", ""]
 PRODUCTS = Path(__file__).resolve().parent.parent / "examples" / "data" / "products.jsonl"

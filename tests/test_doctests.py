@@ -5,18 +5,29 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import duckdb_vsa
 
+#: Every module of the package, subpackages included.
 MODULES = sorted(
-    ["duckdb_vsa"] + [f"duckdb_vsa.{m.name}" for m in pkgutil.iter_modules(duckdb_vsa.__path__)]
+    ["duckdb_vsa"]
+    + [m.name for m in pkgutil.walk_packages(duckdb_vsa.__path__, prefix="duckdb_vsa.")]
 )
 
 
 def test_every_module_is_collected() -> None:
-    assert {"duckdb_vsa.encoder", "duckdb_vsa.duck", "duckdb_vsa.roles"} <= set(MODULES)
+    root = Path(duckdb_vsa.__file__).resolve().parent
+    files = {
+        ".".join(("duckdb_vsa", *path.relative_to(root).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        )
+        for path in root.rglob("*.py")
+    }
+    assert files == set(MODULES)
+    assert {"duckdb_vsa.encoder", "duckdb_vsa.register", "duckdb_vsa.index.exact"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

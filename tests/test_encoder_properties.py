@@ -1,54 +1,28 @@
-"""Properties of the encoding (DESIGN §2) that must hold for every role family.
+"""Properties of the Encoder and its vectors that must hold for every role family.
 
 Each test runs for ``perm`` and for ``haar``; ``haar`` at a small dimension
-because every role is a dense D x D matrix.
+because every role is a dense D x D matrix. See docs/design.md, "Structure",
+"Document vector" and "Exactness". The batch engine against the tree evaluator
+is in tests/test_engine.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import SMALL_DIM
+from conftest import CORPUS, SMALL_DIM
 
 import duckdb_vsa
+from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.encoder import SHARED_ENCODERS, forget_shared_encoders, shared_encoder
 
 BINDINGS = [
     pytest.param(("perm", SMALL_DIM), id="perm"),
     pytest.param(("haar", 96), id="haar"),
-]
-
-# Documents for the determinism and engine tests: every JSON type, nesting of
-# objects in arrays and arrays in arrays, empty containers, unicode, long arrays.
-# A top-level Python str is JSON text, so string documents are written quoted.
-CORPUS = [
-    {"name": "red running shoe", "price": 39.99, "tags": ["sport", "red"], "stock": 12},
-    {"a": {"b": {"c": {"d": [1, 2, {"e": None}]}}}},
-    [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}, {"id": 3, "v": ["z", []]}],
-    [[1, 2], [3, [4, [5, [6]]]], [], [[]], [{}]],
-    {},
-    [],
-    {"empty_obj": {}, "empty_arr": [], "null": None, "t": True, "f": False},
-    '"just a string"',
-    '""',
-    0,
-    -17,
-    3.25e-7,
-    1e300,
-    True,
-    None,
-    {"ключ": "значение", "東京": ["寿司", "ラーメン"], "emoji": "😀 𝄞 ok"},
-    {"tab\tkey": "line\nbreak", 'quote"key': "back\\slash"},
-    {"list": list(range(40)), "words": ["a", "b", "a", "c"]},
-    [[[[[["deep"]]]]]],
-    {"mixed": [1, "one", 1.0, True, None, {"one": 1}, [1]]},
 ]
 
 
@@ -97,27 +71,24 @@ def test_default_encoder_is_1024_dimensional_perm_seed_0() -> None:
 # -- determinism -------------------------------------------------------------------
 
 
-def test_bit_identical_in_a_separate_process(enc) -> None:
+def test_bit_identical_in_a_separate_process(enc, run_python) -> None:
     """A fresh interpreter (fresh caches, fresh hash seed) gives the same bytes."""
-    package_root = Path(duckdb_vsa.__file__).resolve().parent.parent
     script = (
         "import json, sys, duckdb_vsa\n"
         "enc = duckdb_vsa.Encoder(dim=int(sys.argv[1]), binding=sys.argv[2])\n"
         "docs = json.loads(sys.stdin.read())\n"
         "sys.stdout.write(enc.encode_batch(docs).tobytes().hex())\n"
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package_root), env.get("PYTHONPATH")]))
-    env["PYTHONHASHSEED"] = "12345"  # a different str hash than this process's
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(enc.dim), enc.binding],
-        input=json.dumps(CORPUS),
-        capture_output=True,
-        text=True,
-        env=env,
+    result = run_python(
+        "-c",
+        script,
+        str(enc.dim),
+        enc.binding,
+        stdin=json.dumps(CORPUS),
+        env={"PYTHONHASHSEED": "12345"},  # a different str hash than this process's
         timeout=300,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr[-2000:]
     other = np.frombuffer(bytes.fromhex(result.stdout), dtype=np.float32).reshape(len(CORPUS), -1)
     here = enc.encode_batch(CORPUS)
     assert other.shape == here.shape
@@ -230,42 +201,11 @@ def test_case_differences_keep_most_of_the_similarity(enc) -> None:
     assert cos(enc, text("Red Shoe"), text("red shoe")) > 0.5
 
 
-# -- batch engine vs reference evaluator -------------------------------------------
-
-ENGINE_CORPUS = [
-    *CORPUS,
-    [[[1, [2, [3, {"a": [4, 5]}]]], "x"], [[{"b": [[], {}]}]]],
-    {"arr_of_arr": [[1, 2, 3], [4, 5, 6], [7, 8, [9, 10]]]},
-    [{"a": [{"b": [{"c": [1, 2]}, {"c": [3]}]}, {"b": []}]}, {"a": {}}],
-    list(range(30)),
-    [["x"] * 5] * 5,
-    {"k" + str(i): {"v": i, "w": [i, str(i)]} for i in range(25)},
-    {"unicode": ["\u00e9", "e\u0301", "\U0001f600", "\u6771\u4eac"], "": "empty key"},
-    {"lone": "\ud800 surrogate", "\udfff": 1},
-    [None, True, False, {}, [], "", 0, -0.0, float("inf"), float("-inf"), float("nan")],
-]
-
-
-@pytest.mark.parametrize("index", range(len(ENGINE_CORPUS)))
-def test_batch_engine_agrees_with_the_tree_evaluator(enc, index) -> None:
-    doc = ENGINE_CORPUS[index]
-    batch = enc.encode_batch([doc])[0].astype(np.float64)
-    tree = enc.encode_tree(doc).astype(np.float64)
-    assert tree.shape == batch.shape == (enc.dim,)
-    np.testing.assert_allclose(batch, tree, rtol=0, atol=1e-5)
-
-
-def test_batch_engine_agrees_with_the_tree_evaluator_on_a_whole_batch(enc) -> None:
-    batch = enc.encode_batch(ENGINE_CORPUS).astype(np.float64)
-    tree = np.stack([enc.encode_tree(doc) for doc in ENGINE_CORPUS]).astype(np.float64)
-    np.testing.assert_allclose(batch, tree, rtol=0, atol=1e-5)
-
-
 # -- arrays ---------------------------------------------------------------------------
 
 
 def test_a_singleton_array_equals_its_element(enc) -> None:
-    """DESIGN §2: S([x]) = S(x), producers often wrap scalars."""
+    """S([x]) = S(x) (docs/design.md, "Structure"): producers often wrap scalars."""
     for x in (5, '"text"', {"a": 1, "b": [2]}, [1, 2]):
         value = json.loads(x) if isinstance(x, str) else x
         assert cos(enc, x, [value]) >= 0.999999, x
@@ -345,3 +285,56 @@ def test_encode_arrow_equals_encode_batch(enc) -> None:
         assert flat.tobytes() == expected.tobytes()
     nulls = enc.encode_arrow(pa.array([None, None]))
     assert len(nulls) == 2 and nulls.null_count == 2
+
+
+# -- the facade ----------------------------------------------------------------------
+
+
+def test_an_encoder_is_its_configuration(enc) -> None:
+    same = duckdb_vsa.Encoder.from_config(enc.config, cache_bytes=1 << 20)
+    assert same.config == enc.config
+    assert same.encode_batch(CORPUS).tobytes() == enc.encode_batch(CORPUS).tobytes()
+    assert enc.info() == {
+        "version": ENCODER_VERSION,
+        "dim": enc.dim,
+        "seed": 0,
+        "binding": enc.binding,
+        "fingerprint": enc.config.fingerprint,
+    }
+    assert repr(enc) == (
+        f"Encoder(dim={enc.dim}, seed=0, binding={enc.binding!r}, fingerprint={enc.fingerprint!r})"
+    )
+    with pytest.raises(TypeError, match="alpah"):
+        duckdb_vsa.Encoder(dim=64, alpah=0.3)
+
+
+def test_shared_encoders_are_one_per_configuration_and_bounded() -> None:
+    forget_shared_encoders()
+    configs = [EncoderConfig(dim=64, seed=s) for s in range(SHARED_ENCODERS + 1)]
+    first = shared_encoder(configs[0])
+    assert shared_encoder(EncoderConfig(dim=64, seed=0)) is first
+    second = shared_encoder(configs[1])
+    for config in configs[2:SHARED_ENCODERS]:
+        shared_encoder(config)
+    shared_encoder(configs[0])  # the most recently used again
+    shared_encoder(configs[SHARED_ENCODERS])  # evicts the least recently used: the second
+    assert shared_encoder(configs[0]) is first
+    rebuilt = shared_encoder(configs[1])
+    assert rebuilt is not second and rebuilt.config == configs[1]
+    assert rebuilt.encode({"a": 1}).tobytes() == second.encode({"a": 1}).tobytes()
+    assert shared_encoder(configs[0], cache_bytes=1 << 20) is not first  # another budget
+    forget_shared_encoders()
+    assert shared_encoder(configs[0]) is not first
+    forget_shared_encoders()
+
+
+def test_document_errors_name_their_row(enc) -> None:
+    docs = ['{"a": 1}', {"b": 2}, "{broken", "[]"]
+    with pytest.raises(duckdb_vsa.DocumentError, match="broken") as excinfo:
+        enc.encode_batch(docs)
+    assert excinfo.value.row == 2
+    array = pa.chunked_array([['{"a": 1}', None], ["[1]", "", "{}"]])
+    with pytest.raises(duckdb_vsa.DocumentError, match="empty") as excinfo:
+        enc.encode_arrow(array)
+    assert excinfo.value.row == 3
+    assert "Cannot encode document" in str(excinfo.value)

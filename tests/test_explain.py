@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import varied_documents
 
 import duckdb_vsa
+from duckdb_vsa.parse import parse_json
+from duckdb_vsa.paths import ANY_INDEX, format_path
+from duckdb_vsa.tree import tree_terms
 
 A = {"name": "Ada Lovelace", "born": 1815, "field": "mathematics", "tags": ["a", "b"]}
 B = {"field": "mathematics", "name": "Ada Lovelace", "born": 1816, "tags": ["b", "a"]}
@@ -27,10 +31,67 @@ def test_contributions_sum_to_the_similarity(binding: str) -> None:
         assert contributions == sorted(contributions, reverse=True)
 
 
+def leaf_paths(doc: object, prefix: tuple = ()) -> set[str]:
+    """Every leaf path of a parsed document, positions written [*]."""
+    if isinstance(doc, dict):
+        doc = {k: v for k, v in doc.items() if v is not None}  # a null member is absent
+    if isinstance(doc, dict) and doc:
+        return set().union(*(leaf_paths(v, (*prefix, k)) for k, v in doc.items()))
+    if isinstance(doc, list) and doc:
+        return set().union(*(leaf_paths(v, (*prefix, ANY_INDEX)) for v in doc))
+    return {format_path(prefix)}
+
+
+def tree_path_vectors(enc: duckdb_vsa.Encoder, doc: object) -> tuple[dict, np.ndarray]:
+    """Per leaf path, ``S_p + alpha C_p`` by the tree evaluator; and the whole unnormalised sum."""
+    cfg = enc.config
+
+    def only(wanted: str):
+        return lambda path: (
+            format_path(tuple(ANY_INDEX if type(s) is int else s for s in path)) == wanted
+        )
+
+    parts = {}
+    for path in leaf_paths(doc):
+        s, c, _ = tree_terms(enc.basis, doc, leaf_filter=only(path))
+        parts[path] = s + cfg.alpha * c
+    s, c, k = tree_terms(enc.basis, doc)
+    return parts, s + cfg.alpha * c + cfg.beta * k
+
+
+@pytest.mark.parametrize("options", [{}, {"alpha": 0.6, "beta": 0.0}, {"binding": "haar"}])
+def test_each_contribution_equals_the_tree_evaluators_path_vectors(options: dict) -> None:
+    enc = duckdb_vsa.Encoder(dim=128, **options)
+    docs = [json.dumps(A), json.dumps(B), json.dumps(C), *varied_documents(12, seed=9)]
+    for a_text, b_text in zip(docs[::2], docs[1::2]):
+        a, b = parse_json(a_text), parse_json(b_text)
+        x_parts, x = tree_path_vectors(enc, a)
+        y_parts, y = tree_path_vectors(enc, b)
+        # The marker takes the last coordinates, 2**-8 each, of every document vector.
+        head = 128 - 8
+        marker = 8 * 2.0**-16
+        scale = (1.0 - marker) / (np.linalg.norm(x[:head]) * np.linalg.norm(y[:head]))
+        explained = dict(enc.explain(a_text, b_text))
+        shared = set(x_parts) & set(y_parts)
+        assert shared == set(explained) - {"(keys)", "(other)", "(configuration)"}
+        assert explained["(configuration)"] == pytest.approx(marker, abs=1e-12)
+        for path in shared:
+            expected = float(x_parts[path][:head] @ y_parts[path][:head]) * scale
+            assert explained[path] == pytest.approx(expected, abs=1e-6), path
+
+
 def test_shared_fields_get_the_credit() -> None:
     enc = duckdb_vsa.Encoder(dim=1024)
     parts = dict(enc.explain(A, B))
-    assert set(parts) == {"$.name", "$.born", "$.field", "$.tags[*]", "(keys)", "(other)"}
+    assert set(parts) == {
+        "$.name",
+        "$.born",
+        "$.field",
+        "$.tags[*]",
+        "(keys)",
+        "(other)",
+        "(configuration)",
+    }
     for path in ("$.name", "$.field", "$.born", "$.tags[*]"):
         assert parts[path] > 0.1
     assert abs(parts["(other)"]) < 0.1

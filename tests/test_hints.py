@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import numpy as np
 import pytest
 from conftest import varied_documents
@@ -18,6 +19,11 @@ DOC = {
     "items": [{"sku": "x1", "qty": 2}, {"sku": "y2", "qty": 3, "note": "gift"}],
     "meta": {"a": {"name": "left"}, "b": {"name": "right"}},
 }
+
+
+def content(vector: np.ndarray) -> np.ndarray:
+    """A document vector without the marker of its configuration (its last D / 16, at most 16)."""
+    return vector[: len(vector) - min(16, len(vector) // 16)]
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,7 +63,10 @@ def test_number_hint_makes_a_linear_scale() -> None:
     assert cos(linear.encode({"year": 1990}), linear.encode({"year": 2000})) < 0.3
     assert cos(linear.encode({"year": 1999}), linear.encode({"year": 2000})) > 0.9
     # Another field keeps the default scale.
-    assert np.array_equal(linear.encode({"born": 1990}), plain.encode({"born": 1990}))
+    # (Vectors of two configurations differ in their markers; their contents are equal.)
+    assert np.array_equal(
+        content(linear.encode({"born": 1990})), content(plain.encode({"born": 1990}))
+    )
 
 
 def test_category_hint_is_exact_match_only() -> None:
@@ -67,7 +76,9 @@ def test_category_hint_is_exact_match_only() -> None:
     assert abs(cos(cat.encode({"sku": "AB-100"}), cat.encode({"sku": "AB-101"}))) < 0.15
     assert cos(cat.encode({"sku": "AB-100"}), cat.encode({"sku": "AB-100"})) == pytest.approx(1.0)
     assert abs(cos(cat.encode({"n": 5}), cat.encode({"n": 6}))) < 0.15
-    assert np.array_equal(cat.encode({"other": "AB-100"}), plain.encode({"other": "AB-100"}))
+    assert np.array_equal(
+        content(cat.encode({"other": "AB-100"})), content(plain.encode({"other": "AB-100"}))
+    )
 
 
 def test_text_hint_drops_the_whole_string_atom() -> None:
@@ -92,7 +103,7 @@ def test_ignore_is_as_if_absent() -> None:
     plain = duckdb_vsa.Encoder(dim=256)
     stripped = json.loads(json.dumps(DOC))
     del stripped["items"][1]["note"], stripped["meta"]
-    assert np.allclose(enc.encode(DOC), plain.encode(stripped), atol=1e-6)
+    assert np.allclose(content(enc.encode(DOC)), content(plain.encode(stripped)), atol=1e-6)
 
 
 def test_wildcards_and_nesting_and_tree_agreement() -> None:
@@ -137,8 +148,6 @@ def test_invalid_hints_raise_clear_errors() -> None:
 
 
 def test_register_with_fields() -> None:
-    import duckdb
-
     con = duckdb.connect()
     enc = duckdb_vsa.register(con, dim=256, fields={"$.sku": "category"})
     row = con.execute(

@@ -105,10 +105,14 @@ def test_probe_of_nested_paths_and_array_positions() -> None:
     assert enc.field_similarity(v, "$.a", {"b": "deep value"}) > 0.3
 
 
-def test_probe_is_the_exact_inverse_of_binding() -> None:
+def test_probe_is_the_inverse_of_binding() -> None:
     enc = duckdb_vsa.Encoder(dim=256, alpha=0.0, beta=0.0)
     v = enc.encode({"k": "value"})
-    assert np.allclose(enc.probe(v, "$.k"), enc.field_vector("$.k", "value"), atol=1e-6)
+    probed = enc.probe(v, "$.k").astype(np.float64)
+    value = enc.field_vector("$.k", "value").astype(np.float64)
+    # Exact but for the marker's 16 coordinates, which replace 16 of the bound content's.
+    cosine = probed @ value / (np.linalg.norm(probed) * np.linalg.norm(value))
+    assert cosine > 1 - 2 * 16 / 256
 
 
 def test_sql_probe_matches_python_and_passes_nulls(con: duckdb.DuckDBPyConnection) -> None:

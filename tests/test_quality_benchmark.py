@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "quality.py"
 
@@ -31,6 +35,8 @@ def test_quick_run_prints_every_table(tmp_path: Path) -> None:
     for header in (
         "## Label retrieval",
         "## Near-duplicate retrieval",
+        "## Near-duplicate retrieval: events",
+        "## Near-duplicate retrieval: pull requests",
         "## Binding",
         "## Invariances",
         "## Capacity",
@@ -38,8 +44,16 @@ def test_quick_run_prints_every_table(tmp_path: Path) -> None:
         assert header in out
     methods = "| duckdb_vsa | feature hashing | exact path=value | TF-IDF 3-grams |"
     assert "| set " in out and "| metric | duckdb_vsa" in out
-    assert out.count(methods) == 4
-    for row in ("| iris", "| digits", "| orders: strings", "| 3 vs 3.0", "| duckdb_vsa D=256"):
+    assert out.count(methods) == 6
+    for row in (
+        "| iris",
+        "| digits",
+        "| orders: strings",
+        "| events: numbers",
+        "| pull requests: strings",
+        "| 3 vs 3.0",
+        "| duckdb_vsa D=256",
+    ):
         assert row in out
     assert "| 1-2 typos in every string" in out
     try:

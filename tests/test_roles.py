@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 import duckdb_vsa
-from duckdb_vsa.roles import POSITION_ROLE, key_role
+from duckdb_vsa.roles import (
+    CACHED_CHAIN_DEPTH,
+    POSITION_ROLE,
+    HaarRoles,
+    RoleFamily,
+    SignedPermutationRoles,
+    key_role,
+    make_roles,
+)
 
 DIM = 64
 
@@ -136,3 +144,108 @@ def test_roles_depend_on_the_seed(enc) -> None:
     a = enc.roles.matrix(enc.roles.role("key:a"))
     b = other.roles.matrix(other.roles.role("key:a"))
     assert not np.allclose(a, b)
+
+
+# -- chains ------------------------------------------------------------------------------
+
+
+def step_matrix(roles: RoleFamily, step: str | int) -> np.ndarray:
+    """A key step is R(key:k), a position step i is R(pos)^i (the identity for 0)."""
+    if isinstance(step, str):
+        return roles.matrix(roles.role(key_role(step)))
+    return np.linalg.matrix_power(roles.matrix(roles.role(POSITION_ROLE)), step)
+
+
+CHAIN_PATHS = [
+    ("a",),
+    (3,),
+    ("a", "b"),
+    ("items", 2, "sku"),
+    ("a", 0, "b"),
+    (1, 1, 1),
+    ("", "\u6771\u4eac", 7),
+    tuple(["k", 1] * 20),  # deeper than the chains kept in the cache
+]
+
+
+@pytest.mark.parametrize("path", CHAIN_PATHS, ids=lambda p: "/".join(map(str, p))[:20])
+def test_chain_is_the_product_of_the_step_matrices_from_the_root(enc, path) -> None:
+    roles = enc.roles
+    product = np.eye(DIM)
+    for step in path:
+        product = product @ step_matrix(roles, step)
+    atol = 1e-5 if enc.binding == "perm" else 1e-4
+    m = roles.matrix(roles.chain(path))
+    np.testing.assert_allclose(m, product, rtol=0, atol=atol)
+    assert_orthogonal(m)
+
+
+def test_the_empty_chain_is_the_identity(enc) -> None:
+    np.testing.assert_array_equal(enc.roles.matrix(enc.roles.chain(())), np.eye(DIM))
+
+
+def test_chains_of_a_tree_equal_the_chains_of_their_paths(enc) -> None:
+    roles = enc.roles
+    # Chain 0 is the root; every parent is numbered below its children.
+    parent = [-1, 0, 1, 1, 2, 0, 5]
+    step = [None, "a", 3, "b", "c", 2, "a"]
+    paths = {1: ("a",), 2: ("a", 3), 3: ("a", "b"), 4: ("a", 3, "c"), 5: (2,), 6: (2, "a")}
+    wanted = [4, 3, 6, 1]
+    for c, op in zip(wanted, roles.chains(parent, step, wanted)):
+        np.testing.assert_allclose(
+            roles.matrix(op), roles.matrix(roles.chain(paths[c])), rtol=0, atol=1e-6
+        )
+
+
+class CountingRoles(SignedPermutationRoles):
+    """Signed permutations that count their compositions."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.composed = 0
+
+    def compose(self, outer, inner):
+        self.composed += 1
+        return super().compose(outer, inner)
+
+
+def test_chains_are_cached_by_path() -> None:
+    roles = CountingRoles(DIM, 0, 1 << 24)
+    path = ("a", "b", "c")
+    first = roles.matrix(roles.chain(path))
+    assert roles.composed == 2
+    roles.chain(path)
+    roles.chain(path[:2])
+    assert roles.composed == 2
+    # The same paths numbered otherwise, in a tree built elsewhere, are found too.
+    ops = roles.chains([-1, 0, 0, 2, 3], [None, "x", "a", "b", "c"], [4, 3])
+    assert roles.composed == 2
+    np.testing.assert_array_equal(roles.matrix(ops[0]), first)
+    # A longer path composes one more step on top of the cached prefix.
+    roles.chain((*path, "d"))
+    assert roles.composed == 3
+
+
+def test_deep_chains_and_a_zero_budget_are_composed_every_time() -> None:
+    deep = tuple(f"k{i}" for i in range(CACHED_CHAIN_DEPTH + 3))
+    roles = CountingRoles(DIM, 0, 1 << 24)
+    roles.chain(deep)
+    after_first = roles.composed
+    assert after_first == len(deep) - 1
+    roles.chain(deep)
+    # The cached prefix of CACHED_CHAIN_DEPTH steps is reused; the rest is composed again.
+    assert roles.composed - after_first == len(deep) - CACHED_CHAIN_DEPTH
+    uncached = CountingRoles(DIM, 0, 0)
+    a = uncached.matrix(uncached.chain(("a", "b", "c")))
+    b = uncached.matrix(uncached.chain(("a", "b", "c")))
+    assert uncached.composed == 4
+    np.testing.assert_array_equal(a, b)
+
+
+def test_make_roles_names_the_families() -> None:
+    assert isinstance(make_roles("perm", DIM, 0, 0), SignedPermutationRoles)
+    assert isinstance(make_roles("haar", DIM, 0, 0), HaarRoles)
+    with pytest.raises(ValueError, match="Unknown binding 'dense'; use one of 'perm', 'haar'"):
+        make_roles("dense", DIM, 0, 0)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        make_roles("perm", DIM, 0, 0).power(POSITION_ROLE, -1)

@@ -34,6 +34,10 @@ DOCUMENTS = [
     '"caf\\u00e9 \\u6771\\u4eac \\ud83d\\ude00"',
     "-1234.5e-3",
     '[[1, [2, [3]]], [false, null], "x"]',
+    # A null member is absent, -0.0 is 0, a long identifying string weighs more.
+    '{"id": "ORD-2024-000123-DE-BERLIN", "refund": null, "delta": -0.0, "notes": [null]}',
+    # Beyond the batch engine (an array of 1,100 elements): the sliced evaluation.
+    "[" + ", ".join(str(i * 7 % 1000) for i in range(1100)) + "]",
 ]
 
 

@@ -1,219 +1,40 @@
-"""JSON text to Python values, and Python values to weighted leaf terms.
+"""Documents to leaf terms: the walk that makes the encoding linear.
 
-:func:`parse_json` turns text into Python values with clear errors and no
-recursion limit. :class:`Flattener` walks documents iteratively (object keys in
-sorted order, arrays in position order) and records every leaf term of
-DESIGN §2 as ``(row, chain, leaf, weight)``: ``chain`` is the interned path of
-roles from the root, ``leaf`` the interned leaf value. The terms of a row are
+:class:`Flattener` walks documents iteratively (object keys in sorted order,
+arrays in position order) and records every leaf term of docs/design.md,
+"Structure", as ``(row, chain, leaf, weight)``: ``chain`` is the interned path
+of roles from the root, ``leaf`` the interned leaf key. The terms of a row are
 recorded contiguously and in an order that depends only on that document.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Sequence
-from json.decoder import scanstring
-from json.scanner import make_scanner
 from typing import Any
 
-import numpy as np
-
-from duckdb_vsa.errors import DocumentError
-from duckdb_vsa.leaves import to_float
-from duckdb_vsa.paths import ANY_INDEX, FieldHints, format_path, hinted_leaf
-
-#: Documents nested deeper than this are refused with a clear error.
-MAX_DEPTH = 10_000
-
-LIT_TRUE = ("lit", "true")
-LIT_FALSE = ("lit", "false")
-LIT_NULL = ("lit", "null")
-LIT_OBJECT = ("lit", "{}")
-LIT_ARRAY = ("lit", "[]")
-LIT_NAN = ("lit", "NaN")
-
-_PREVIEW_CHARS = 60
-
-# The scanner json.loads calls, without the Python layers around it; a document
-# it does not read exactly to its last character takes the full path.
-_scan_value = make_scanner(json.JSONDecoder())
-
-DEPTH_MESSAGE = (
-    f"The document is nested deeper than {MAX_DEPTH} levels (or, for a Python value, "
-    "contains itself); flatten it or encode a part of it."
+from duckdb_vsa.errors import DocumentError, WrongTypeError
+from duckdb_vsa.leafkeys import (
+    LIT_ARRAY,
+    LIT_OBJECT,
+    array_scale,
+    hinted_leaf,
+    object_scale,
+    plain,
+    present,
+    scalar_leaf,
+    sorted_members,
 )
+from duckdb_vsa.limits import DEPTH_MESSAGE, MAX_DEPTH
+from duckdb_vsa.paths import ANY_INDEX, FieldHints, format_path
 
 
 class TooComplex(Exception):
     """A document the term engine should not expand; the tree evaluator takes it."""
 
 
-def preview(text: str) -> str:
-    """The start of ``text``, quoted, for error messages."""
-    if len(text) <= _PREVIEW_CHARS:
-        return repr(text)
-    return repr(text[:_PREVIEW_CHARS]) + f"... ({len(text)} characters)"
-
-
-def parse_json(text: str) -> Any:
-    """Parse one JSON document.
-
-    Accepts what Python's :mod:`json` accepts (including ``NaN`` and
-    ``Infinity``); duplicate keys keep the last value; integers of any length
-    are read (those beyond float64 encode as ±infinity); nesting up to
-    :data:`MAX_DEPTH` levels is read without recursion.
-
-    Parameters
-    ----------
-    text : str
-        The document.
-
-    Returns
-    -------
-    object
-        dicts, lists, str, int, float, bool and None.
-
-    Raises
-    ------
-    DocumentError
-        If ``text`` is empty or not valid JSON; the message names the problem
-        and shows the start of the value.
-    """
-    if type(text) is str:
-        try:
-            value, end = _scan_value(text, 0)
-        except (StopIteration, ValueError, RecursionError):
-            pass
-        else:
-            if end == len(text):
-                return value
-    if not isinstance(text, str):
-        raise TypeError(f"Expected JSON text (str), got {type(text).__name__}.")
-    if not text.strip():
-        raise DocumentError(
-            f"An empty string is not a JSON document ({preview(text)}); "
-            "pass SQL NULL for a missing document, or valid JSON such as '{}'."
-        )
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DocumentError(
-            f"Invalid JSON ({err.msg} at line {err.lineno}, column {err.colno}): {preview(text)}."
-        ) from None
-    except RecursionError:
-        return _parse_iteratively(text)
-    except ValueError:
-        # Integers longer than Python's int/str conversion limit.
-        return _parse_iteratively(text)
-
-
-_TOKEN = re.compile(
-    r"[ \t\n\r]*(?:([\[\]{}:,])|(\")|(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?"
-    r"|(true|false|null|NaN|Infinity|-Infinity))"
-)
-_CONSTANTS = {
-    "true": True,
-    "false": False,
-    "null": None,
-    "NaN": math.nan,
-    "Infinity": math.inf,
-    "-Infinity": -math.inf,
-}
-_MAX_INT_DIGITS = 300
-
-
-def _number(integer: str, fraction: str | None, exponent: str | None) -> int | float:
-    if fraction or exponent:
-        return float(integer + (fraction or "") + (exponent or ""))
-    if len(integer) > _MAX_INT_DIGITS:
-        return -math.inf if integer.startswith("-") else math.inf
-    return int(integer)
-
-
-def _parse_iteratively(text: str) -> Any:
-    """A JSON parser with an explicit stack, for documents :mod:`json` cannot take."""
-    stack: list[list[Any]] = []  # [container, pending key]
-    pos = 0
-    expect = "value"
-
-    def fail(what: str) -> DocumentError:
-        return DocumentError(f"Invalid JSON ({what} at character {pos}): {preview(text)}.")
-
-    while True:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise fail("unexpected character" if pos < len(text) else "unexpected end")
-        pos = m.end()
-        punct, quote, integer, fraction, exponent, constant = m.groups()
-        closing = False
-        if expect in ("value", "value_or_end"):
-            if punct == "]" and expect == "value_or_end":
-                closing = True
-            elif punct in ("{", "["):
-                if len(stack) >= MAX_DEPTH:
-                    raise DocumentError(f"{DEPTH_MESSAGE[:-1]}: {preview(text)}.")
-                stack.append([{} if punct == "{" else [], None])
-                expect = "key_or_end" if punct == "{" else "value_or_end"
-                continue
-            elif quote:
-                try:
-                    value, pos = scanstring(text, pos)
-                except json.JSONDecodeError as err:
-                    raise DocumentError(
-                        f"Invalid JSON ({err.msg} at character {err.pos}): {preview(text)}."
-                    ) from None
-            elif integer is not None:
-                value = _number(integer, fraction, exponent)
-            elif constant is not None:
-                value = _CONSTANTS[constant]
-            else:
-                raise fail("expecting a value")
-        elif expect in ("key", "key_or_end"):
-            if punct == "}" and expect == "key_or_end":
-                closing = True
-            elif quote:
-                try:
-                    stack[-1][1], pos = scanstring(text, pos)
-                except json.JSONDecodeError as err:
-                    raise DocumentError(
-                        f"Invalid JSON ({err.msg} at character {err.pos}): {preview(text)}."
-                    ) from None
-                expect = "colon"
-                continue
-            else:
-                raise fail("expecting a property name in double quotes")
-        elif expect == "colon":
-            if punct != ":":
-                raise fail("expecting ':'")
-            expect = "value"
-            continue
-        else:  # comma_or_end
-            container = stack[-1][0]
-            if punct == ",":
-                expect = "key" if isinstance(container, dict) else "value"
-                continue
-            if punct == ("}" if isinstance(container, dict) else "]"):
-                closing = True
-            else:
-                raise fail("expecting ',' or the end of the container")
-        if closing:
-            value = stack.pop()[0]
-        if not stack:
-            if text[pos:].strip():
-                raise fail("extra data")
-            return value
-        container, key = stack[-1]
-        if isinstance(container, dict):
-            container[key] = value
-        else:
-            container.append(value)
-        expect = "comma_or_end"
-
-
 class Flattener:
-    """Records the leaf terms of a group of documents (DESIGN §2 made linear).
+    """Records the leaf terms of a group of documents (the encoding made linear).
 
     Every node of a document has a *chain set*: the ``(chain, weight)`` pairs
     through which its content reaches the document vector, where a chain is
@@ -317,13 +138,13 @@ class Flattener:
         pairs = self.set_pairs[parent]
         if n > 0:  # an object member; array elements carry -len(array)
             if type(step) is not str:
-                raise TypeError(f"Object keys must be strings, got {step!r}.")
-            scale = 1.0 / math.sqrt(n)
+                raise WrongTypeError(f"Object keys must be strings, got {step!r}.")
+            scale = object_scale(n)
             child = tuple((self._chain(c, step), w * scale) for c, w in pairs)
         else:
             n = -n
             w_bag, w_seq = self.w_bag, self.w_seq
-            norm = 1.0 / math.sqrt(n * (w_bag * w_bag + w_seq * w_seq) + 2.0 * w_bag * w_seq)
+            norm = array_scale(n, w_bag, w_seq)
             if step == 0:
                 child = tuple((c, w * norm * (w_bag + w_seq)) for c, w in pairs)
             else:
@@ -393,11 +214,13 @@ class Flattener:
         ------
         DocumentError, TypeError
             As :meth:`add`; the documents before the offending one stay recorded.
+            A DocumentError's ``row`` is the offending document's index in ``docs``.
         """
         if self.hints is not None:
             return self._add_hinted(docs, start, stop_terms)
         # The encoder's hot loop, one document after another without a call per
-        # document: locals, exact type checks and interned plans on purpose.
+        # document: locals, exact type checks and interned plans on purpose. Scalars
+        # take their key from scalar_leaf, the one rule the tree evaluator uses too.
         max_depth, max_position = self.max_chain_depth, self.max_position
         max_terms = self.max_terms
         stop = math.inf if stop_terms is None else stop_terms
@@ -411,6 +234,8 @@ class Flattener:
         occ_set_append, occ_leaf_append = occ_set.append, occ_leaf.append
         signature_append = self.key_signatures.append
         row_leaves_append = self.row_leaves.append
+        leaf_of = scalar_leaf
+        present_members = present
         skipped: list[int] = []
         n_terms = self.n_terms
         n_docs = len(docs)
@@ -427,11 +252,8 @@ class Flattener:
                 while stack:
                     value, cs = pop()
                     kind = type(value)
-                    if kind is str:
-                        leaf = value
-                    elif kind is float:
-                        leaf = value if value == value else LIT_NAN
-                    elif kind is dict:
+                    if kind is dict:
+                        value = present_members(value)
                         if not value:
                             leaf = LIT_OBJECT
                         else:
@@ -457,18 +279,12 @@ class Flattener:
                                 plan = array_plan(cs, n)
                             extend(zip(reversed(value), plan))
                             continue
-                    elif kind is int:
-                        leaf = to_float(value)
-                    elif value is None:
-                        leaf = LIT_NULL
-                    elif value is True:
-                        leaf = LIT_TRUE
-                    elif value is False:
-                        leaf = LIT_FALSE
                     else:
-                        # Tuples, subclasses and numpy scalars: dispatch again as plain values.
-                        stack.append((_plain(value), cs))
-                        continue
+                        leaf = leaf_of(value)
+                        if leaf is None:
+                            # Tuples, subclasses and numpy scalars: dispatch again as plain values.
+                            stack.append((plain(value), cs))
+                            continue
                     lid = leaf_get(leaf)
                     if lid is None:
                         lid = leaf_index[leaf] = len(leaf_keys)
@@ -482,6 +298,10 @@ class Flattener:
                 del occ_set[mark:], occ_leaf[mark:]
                 skipped.append(i - 1)
                 continue
+            except DocumentError as err:
+                del occ_set[mark:], occ_leaf[mark:]
+                self.n_terms = n_terms
+                raise DocumentError(str(err), row=i - 1) from None
             except BaseException:
                 del occ_set[mark:], occ_leaf[mark:]
                 self.n_terms = n_terms
@@ -509,6 +329,9 @@ class Flattener:
                 del self.occ_set[mark:], self.occ_leaf[mark:]
                 skipped.append(i - 1)
                 continue
+            except DocumentError as err:
+                del self.occ_set[mark:], self.occ_leaf[mark:]
+                raise DocumentError(str(err), row=i - 1) from None
             except BaseException:
                 del self.occ_set[mark:], self.occ_leaf[mark:]
                 raise
@@ -524,7 +347,7 @@ class Flattener:
         insertion order), so records of one schema reuse it: no sort and no
         chain-set lookup per member.
         """
-        members = _sorted_items(value)
+        members = sorted_members(value)
         n = len(members)
         keys = tuple(k for k, _ in members)
         sets = []
@@ -579,7 +402,7 @@ class Flattener:
             value, cs, depth = stack.pop()
             kind = type(value)
             if kind is dict:
-                members = [(k, v) for k, v in _sorted_items(value) if not ignored(cs, k)]
+                members = [(k, v) for k, v in sorted_members(value) if not ignored(cs, k)]
                 n = len(members)
                 if not n:
                     leaf = LIT_OBJECT
@@ -614,9 +437,9 @@ class Flattener:
                         )
                     continue
             else:
-                leaf = _scalar_leaf(value)
+                leaf = scalar_leaf(value)
                 if leaf is None:
-                    stack.append((_plain(value), cs, depth))
+                    stack.append((plain(value), cs, depth))
                     continue
             leaf = hinted_leaf(set_kind[cs], leaf)
             lid = self.leaf_index.get(leaf)
@@ -630,48 +453,6 @@ class Flattener:
                 raise TooComplex
         keys.sort()
         return tuple(keys), terms
-
-
-def _scalar_leaf(value: Any) -> Any:
-    """The leaf key of a plain JSON scalar, or None for any other value."""
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind is float:
-        return value if value == value else LIT_NAN
-    if kind is int:
-        return to_float(value)
-    if value is None:
-        return LIT_NULL
-    if value is True:
-        return LIT_TRUE
-    if value is False:
-        return LIT_FALSE
-    return None
-
-
-def _sorted_items(obj: dict) -> list[tuple[str, Any]]:
-    """Members in reverse key order (a stack pops them in key order)."""
-    try:
-        return sorted(obj.items(), reverse=True)
-    except TypeError:
-        bad = next(k for k in obj if type(k) is not str)
-        raise TypeError(f"Object keys must be strings, got {bad!r}.") from None
-
-
-def _plain(value: Any) -> Any:
-    """The plain JSON value of a tuple, a subclass of a JSON type or a numpy scalar."""
-    if isinstance(value, np.generic):
-        return value.item()
-    for base in (bool, str, float, int, dict):
-        if isinstance(value, base):
-            return base(value)
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise TypeError(
-        f"Cannot encode a {type(value).__name__} ({value!r:.60}); documents hold "
-        "dict, list, str, int, float, bool and None."
-    )
 
 
 def _too_deep(depth: int) -> None:

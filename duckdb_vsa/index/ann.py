@@ -26,20 +26,20 @@ duckdb_vsa works.
 
 from __future__ import annotations
 
-import math
-import threading
 from typing import Any
 
 import numpy as np
 
-from duckdb_vsa.index import (
-    QUERY_BLOCK,
-    Hits,
-    VectorIndex,
-    _positive_k,
-    _query_matrix,
-    _rank_in_row,
-    _vectors_and_ids,
+from duckdb_vsa.index.base import vectors_and_ids
+from duckdb_vsa.index.faissbase import (
+    HNSW_DEFAULTS,
+    IVF_DEFAULTS,
+    FaissIndex,
+    check_options,
+    default_nlist,
+    import_faiss,
+    int_option,
+    locked_build,
 )
 
 __all__ = [
@@ -52,13 +52,6 @@ __all__ = [
     "import_faiss",
 ]
 
-#: Default build and search parameters of :class:`HnswIndex`.
-HNSW_DEFAULTS: dict[str, int] = {"m": 16, "ef_construction": 128, "ef_search": 64, "threads": 1}
-
-#: Default build and search parameters of :class:`IvfIndex`; ``nlist=None``
-#: means :func:`default_nlist` of the row count.
-IVF_DEFAULTS: dict[str, int | None] = {"nlist": None, "nprobe": 8, "threads": 1}
-
 #: Rows of the k-means training sample per IVF cell (at most; all rows if fewer).
 IVF_TRAIN_PER_LIST = 64
 #: Iterations of the IVF k-means.
@@ -66,199 +59,8 @@ IVF_KMEANS_ITERATIONS = 10
 #: Seed of the IVF training sample and of faiss's k-means initialisation.
 IVF_SEED = 1234
 
-_DEFAULTS: dict[str, dict[str, Any]] = {"hnsw": HNSW_DEFAULTS, "ivf": IVF_DEFAULTS}
 
-_INSTALL_HINT = (
-    'method="hnsw" and method="ivf" need the faiss-cpu package, which is not installed: '
-    'install it with pip install "duckdb-vsa[ann]" (or pip install faiss-cpu), or use '
-    'method="exact".'
-)
-
-# faiss sets its thread count process-wide: builds take turns.
-_BUILD_LOCK = threading.Lock()
-
-
-def import_faiss() -> Any:
-    """The faiss module, or an ImportError that says how to install it.
-
-    Returns
-    -------
-    module
-        ``faiss``.
-
-    Raises
-    ------
-    ImportError
-        If faiss-cpu is not installed.
-    """
-    try:
-        import faiss
-    except ImportError as err:
-        raise ImportError(_INSTALL_HINT) from err
-    return faiss
-
-
-def _int_option(name: str, value: Any, low: int, high: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not (low <= value <= high)
-    ):
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
-    return int(value)
-
-
-def default_nlist(n: int) -> int:
-    """IVF cells for ``n`` rows: ``round(4 * sqrt(n))``, at least 1 and at most ``n``."""
-    return max(1, min(int(n), round(4 * math.sqrt(max(int(n), 0)))))
-
-
-def check_options(options: dict[str, Any], method: str = "hnsw") -> dict[str, Any]:
-    """The options of ``method``, defaults filled in, or a ValueError naming the bad one.
-
-    Parameters
-    ----------
-    options : dict
-        ``"hnsw"``: any of ``m``, ``ef_construction``, ``ef_search``,
-        ``threads``. ``"ivf"``: any of ``nlist``, ``nprobe``, ``threads``.
-    method : {"hnsw", "ivf"}, default "hnsw"
-
-    Returns
-    -------
-    dict of str to int (``nlist`` may be None: the default for the row count)
-    """
-    defaults = _DEFAULTS[method]
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"Unknown option(s) for method={method!r}: {', '.join(unknown)}. The options are "
-            f"{', '.join(defaults)}."
-        )
-    merged = {**defaults, **options}
-    threads = _int_option("threads", merged["threads"], 0, 4096)
-    if method == "ivf":
-        nlist = merged["nlist"]
-        return {
-            "nlist": None if nlist is None else _int_option("nlist", nlist, 1, 1 << 24),
-            "nprobe": _int_option("nprobe", merged["nprobe"], 1, 1 << 24),
-            "threads": threads,
-        }
-    return {
-        "m": _int_option("m", merged["m"], 2, 512),
-        "ef_construction": _int_option("ef_construction", merged["ef_construction"], 1, 100_000),
-        "ef_search": _int_option("ef_search", merged["ef_search"], 1, 100_000),
-        "threads": threads,
-    }
-
-
-class _FaissIndex(VectorIndex):
-    """What the faiss indexes share: the ids, the build under the lock, and ragged search.
-
-    Subclasses set ``_index`` (a faiss index over positions ``0..n-1``),
-    ``_ids``, ``_dim``, ``threads`` and implement :meth:`_options` and
-    :meth:`_search_block`.
-    """
-
-    exact = False
-    method: str = ""
-    _faiss: Any
-    _index: Any
-    _ids: np.ndarray
-    _dim: int
-    threads: int
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def ids(self) -> np.ndarray:
-        return self._ids
-
-    def _options(self) -> dict[str, Any]:
-        """The current options, by name (as :func:`check_options` names them)."""
-        raise NotImplementedError
-
-    @property
-    def build_arguments(self) -> dict[str, Any]:
-        """``method=...`` and the options that differ from the defaults."""
-        defaults = _DEFAULTS[self.method]
-        changed = {k: v for k, v in self._options().items() if v != defaults[k]}
-        return {"method": self.method, **changed}
-
-    def __repr__(self) -> str:
-        where = f", source={self.source.table}.{self.source.column}" if self.source else ""
-        shown = {k: v for k, v in self._options().items() if k != "threads"}
-        options = "".join(f", {k}={v}" for k, v in shown.items())
-        return f"{type(self).__name__}(n={len(self)}, dim={self.dim}{options}{where})"
-
-    @staticmethod
-    def _locked_build(faiss: Any, threads: int, build: Any) -> None:
-        """Run ``build()`` with faiss on ``threads`` threads (0: its default), one at a time."""
-        with _BUILD_LOCK:
-            before = faiss.omp_get_max_threads()
-            if threads:
-                faiss.omp_set_num_threads(threads)
-            try:
-                build()
-            finally:
-                faiss.omp_set_num_threads(before)
-
-    def _search_block(self, q: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, positions) of the best ``want`` found for each row of ``q``; -1: none."""
-        raise NotImplementedError
-
-    def search_ragged(self, queries: Any, k: int, *, exclude: Any = None) -> Hits:
-        """The best ``k`` hits found for each query, as ragged lists.
-
-        Parameters
-        ----------
-        queries : array_like of float, shape (q, dim)
-            Query vectors.
-        k : int
-            Hits wanted per query (>= 1); a query gets ``min(k, len(self))``
-            hits, or one fewer when its excluded id is in the index.
-        exclude : array_like of int64, shape (q,), optional
-            For each query, an id that must not be among its hits.
-
-        Returns
-        -------
-        Hits
-            Best first by the score faiss computes; ties by the smaller id.
-        """
-        k = _positive_k(k)
-        q = _query_matrix(queries, self.dim)
-        skip = None
-        if exclude is not None:
-            skip = np.asarray(exclude, dtype=np.int64).reshape(-1)
-            if len(skip) != len(q):
-                raise ValueError(f"Got {len(skip)} ids to exclude for {len(q)} queries.")
-        n, m = len(self._ids), len(q)
-        # One more than asked when a query may find itself and drop it.
-        want = min(k + (skip is not None), n)
-        if want == 0 or m == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return Hits(np.zeros(m, dtype=np.int64), empty, np.zeros(0, dtype=np.float32))
-        pos = np.empty((m, want), dtype=np.int64)
-        vals = np.empty((m, want), dtype=np.float32)
-        for lo in range(0, m, QUERY_BLOCK):
-            hi = min(lo + QUERY_BLOCK, m)
-            vals[lo:hi], pos[lo:hi] = self._search_block(q[lo:hi], want)
-        rows = np.repeat(np.arange(m, dtype=np.int64), want)
-        pos, vals = pos.reshape(-1), vals.reshape(-1)
-        found = pos >= 0
-        rows, ids, vals = rows[found], self._ids[pos[found]], vals[found]
-        if skip is not None:
-            keep = ids != skip[rows]
-            rows, ids, vals = rows[keep], ids[keep], vals[keep]
-        order = np.lexsort((ids, -vals, rows))
-        rows, ids, vals = rows[order], ids[order], vals[order]
-        keep = _rank_in_row(rows, m) < k
-        rows, ids, vals = rows[keep], ids[keep], vals[keep]
-        return Hits(np.bincount(rows, minlength=m).astype(np.int64), ids, vals)
-
-
-class HnswIndex(_FaissIndex):
+class HnswIndex(FaissIndex):
     """Approximate top-k by inner product: an HNSW graph from faiss.
 
     Parameters
@@ -290,9 +92,11 @@ class HnswIndex(_FaissIndex):
     ------
     ImportError
         If faiss-cpu is not installed.
-    ValueError
-        If the vectors are not a finite 2-D array, the ids are not distinct or
-        do not match the vectors, or an option is out of range.
+    VectorShapeError
+        If the vectors are not a finite 2-D array.
+    InvalidArgumentError
+        If the ids are not distinct or do not match the vectors, or an option
+        is out of range.
 
     Notes
     -----
@@ -330,13 +134,13 @@ class HnswIndex(_FaissIndex):
         options = check_options(
             {"m": m, "ef_construction": ef_construction, "ef_search": ef_search, "threads": threads}
         )
-        matrix, keys = _vectors_and_ids(vectors, ids, copy=False)
+        matrix, keys = vectors_and_ids(vectors, ids, copy=False)
         dim = int(matrix.shape[1])
         graph = faiss.IndexHNSWFlat(dim, options["m"], faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = options["ef_construction"]
         graph.hnsw.efSearch = options["ef_search"]
         if len(matrix):
-            self._locked_build(faiss, options["threads"], lambda: graph.add(matrix))
+            locked_build(faiss, options["threads"], lambda: graph.add(matrix))
         self._faiss = faiss
         self._index = graph
         self._ids = keys
@@ -344,7 +148,8 @@ class HnswIndex(_FaissIndex):
         self.m = options["m"]
         self.ef_construction = options["ef_construction"]
         self.threads = options["threads"]
-        self._ef_search = options["ef_search"]
+        # Shared by the copies remapped() and extended() make.
+        self._params = {"ef_search": options["ef_search"]}
 
     @property
     def nbytes(self) -> int:
@@ -358,14 +163,51 @@ class HnswIndex(_FaissIndex):
             + self._ids.nbytes
         )
 
+    @classmethod
+    def from_serialized(
+        cls,
+        data: np.ndarray,
+        ids: Any,
+        *,
+        m: int,
+        ef_construction: int,
+        ef_search: int,
+        threads: int,
+    ) -> HnswIndex:
+        """An index from :meth:`serialize`'s bytes, its vectors under ``ids`` (one per position).
+
+        Raises
+        ------
+        ImportError
+            If faiss-cpu is not installed.
+        """
+        faiss = import_faiss()
+        graph = faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+        self = cls.__new__(cls)
+        self._faiss = faiss
+        self._index = graph
+        self._ids = np.array(ids, dtype=np.int64)
+        self._ids.flags.writeable = False
+        self._dead = int((self._ids < 0).sum())
+        self._dim = int(graph.d)
+        self.m = m
+        self.ef_construction = ef_construction
+        self.threads = threads
+        self._params = {"ef_search": ef_search}
+        return self
+
+    def _add(self, index: Any, vectors: np.ndarray, first: int) -> None:
+        # HNSW numbers vectors in the order they are added.
+        index.add(vectors)
+
     @property
     def ef_search(self) -> int:
         """Candidates kept while searching (at least ``k``); settable."""
-        return self._ef_search
+        return int(self._params["ef_search"])
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        self._ef_search = _int_option("ef_search", value, 1, 100_000)
+        self._params["ef_search"] = int_option("ef_search", value, 1, 100_000)
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -377,11 +219,11 @@ class HnswIndex(_FaissIndex):
 
     def _search_block(self, q: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
         params = self._faiss.SearchParametersHNSW()
-        params.efSearch = max(self._ef_search, want)
+        params.efSearch = max(self.ef_search, want)
         return self._index.search(q, want, params=params)
 
 
-class IvfIndex(_FaissIndex):
+class IvfIndex(FaissIndex):
     """Approximate top-k by inner product: an inverted file of k-means cells, from faiss.
 
     The rows are split into ``nlist`` cells by k-means (faiss's
@@ -400,11 +242,7 @@ class IvfIndex(_FaissIndex):
         queries at the same ``nprobe``, lower recall, a slower build.
     nprobe : int, default 8
         Cells scored per query (at most ``nlist``; ``nlist`` is exact). More:
-        better recall, slower queries. Can be changed after the build. On
-        1,000,000 clustered unit vectors of D = 256 (``nlist=4000``, a
-        single-threaded build of about 7 minutes), 8 cells gave recall@10
-        0.999 at 17 to 20 times the exact index's query rate, 32 cells 1.000
-        at 5 to 6 times (benchmarks/ann_topk.py).
+        better recall, slower queries. Can be changed after the build.
     threads : int, default 1
         Threads of the build (k-means and assigning the rows); 0 means
         faiss's default (every core).
@@ -416,9 +254,11 @@ class IvfIndex(_FaissIndex):
     ------
     ImportError
         If faiss-cpu is not installed.
-    ValueError
-        If the vectors are not a finite 2-D array, the ids are not distinct or
-        do not match the vectors, or an option is out of range.
+    VectorShapeError
+        If the vectors are not a finite 2-D array.
+    InvalidArgumentError
+        If the ids are not distinct or do not match the vectors, or an option
+        is out of range.
 
     Notes
     -----
@@ -458,7 +298,7 @@ class IvfIndex(_FaissIndex):
     ) -> None:
         faiss = import_faiss()
         options = check_options({"nlist": nlist, "nprobe": nprobe, "threads": threads}, "ivf")
-        matrix, keys = _vectors_and_ids(vectors, ids, copy=False)
+        matrix, keys = vectors_and_ids(vectors, ids, copy=False)
         n, dim = int(matrix.shape[0]), int(matrix.shape[1])
         requested = options["nlist"]
         cells = default_nlist(n) if requested is None else max(1, min(requested, n))
@@ -481,7 +321,7 @@ class IvfIndex(_FaissIndex):
                 ivf.train(train)
                 ivf.add(matrix)
 
-            self._locked_build(faiss, options["threads"], build)
+            locked_build(faiss, options["threads"], build)
         self._faiss = faiss
         self._quantizer = quantizer  # faiss's IVF index does not own it
         self._index = ivf
@@ -490,7 +330,8 @@ class IvfIndex(_FaissIndex):
         self._nlist_option = requested
         self.nlist = cells
         self.threads = options["threads"]
-        self._nprobe = options["nprobe"]
+        # Shared by the copies remapped() and extended() make.
+        self._params = {"nprobe": options["nprobe"]}
 
     @property
     def nbytes(self) -> int:
@@ -502,14 +343,104 @@ class IvfIndex(_FaissIndex):
             + self._ids.nbytes
         )
 
+    @classmethod
+    def from_assignment(
+        cls,
+        centroids: np.ndarray,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        cells: np.ndarray,
+        *,
+        nprobe: int,
+        nlist: int | None,
+        threads: int,
+    ) -> IvfIndex:
+        """An index over trained centres with each vector's cell given (``-1``: find it).
+
+        No k-means is run; only vectors without a cell are compared with the centres.
+
+        Parameters
+        ----------
+        centroids : numpy.ndarray, shape (cells, dim)
+            The cell centres.
+        vectors : numpy.ndarray, shape (n, dim)
+        ids : numpy.ndarray of int64, shape (n,)
+            Their ids, one per position.
+        cells : numpy.ndarray of int64, shape (n,)
+            The cell of each vector, ``-1`` where unknown.
+        nprobe, nlist, threads
+            As for the constructor (``nlist`` as it was requested).
+
+        Raises
+        ------
+        ImportError
+            If faiss-cpu is not installed.
+        """
+        faiss = import_faiss()
+        centres = np.ascontiguousarray(centroids, dtype=np.float32)
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        assign = np.array(cells, dtype=np.int64)
+        dim = int(centres.shape[1])
+        quantizer = faiss.IndexFlatIP(dim)
+        quantizer.add(centres)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, len(centres), faiss.METRIC_INNER_PRODUCT)
+        ivf.nprobe = nprobe
+        positions = np.arange(len(matrix), dtype=np.int64)
+
+        def build() -> None:
+            unknown = np.flatnonzero(assign < 0)
+            if len(unknown):
+                _, nearest = quantizer.search(matrix[unknown], 1)
+                assign[unknown] = nearest[:, 0]
+            if len(matrix):
+                ivf.add_core(
+                    len(matrix),
+                    faiss.swig_ptr(matrix),
+                    faiss.swig_ptr(positions),
+                    faiss.swig_ptr(assign),
+                )
+
+        locked_build(faiss, threads, build)
+        self = cls.__new__(cls)
+        self._faiss = faiss
+        self._quantizer = quantizer
+        self._index = ivf
+        self._ids = np.array(ids, dtype=np.int64)
+        self._ids.flags.writeable = False
+        self._dim = dim
+        self._nlist_option = nlist
+        self.nlist = len(centres)
+        self.threads = threads
+        self._params = {"nprobe": nprobe}
+        return self
+
+    def centroids(self) -> np.ndarray:
+        """The cell centres, shape (nlist, dim)."""
+        quantizer = self._faiss.downcast_index(self._index.quantizer)
+        return quantizer.reconstruct_n(0, self.nlist)
+
+    def assignment(self) -> np.ndarray:
+        """The cell of each position (``-1`` for a position no cell holds), int64."""
+        cells = np.full(len(self._ids), -1, dtype=np.int64)
+        lists = self._index.invlists
+        for cell in range(self.nlist):
+            size = lists.list_size(cell)
+            if size:
+                held = self._faiss.rev_swig_ptr(lists.get_ids(cell), size)
+                cells[np.asarray(held, dtype=np.int64)] = cell
+        return cells
+
+    def _add(self, index: Any, vectors: np.ndarray, first: int) -> None:
+        index.add_with_ids(vectors, np.arange(first, first + len(vectors), dtype=np.int64))
+
     @property
     def nprobe(self) -> int:
         """Cells scored per query (capped at ``nlist``); settable."""
-        return self._nprobe
+        return int(self._params["nprobe"])
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
-        self._nprobe = _int_option("nprobe", value, 1, 1 << 24)
+        self._params["nprobe"] = int_option("nprobe", value, 1, 1 << 24)
 
     def _options(self) -> dict[str, Any]:
         return {"nlist": self._nlist_option, "nprobe": self.nprobe, "threads": self.threads}
@@ -522,7 +453,7 @@ class IvfIndex(_FaissIndex):
         )
 
     def _search_block(self, q: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        probe = min(self._nprobe, self.nlist)
+        probe = min(self.nprobe, self.nlist)
         params = self._faiss.SearchParametersIVF()
         params.nprobe = probe
         vals, pos = self._index.search(q, want, params=params)

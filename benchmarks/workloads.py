@@ -1,26 +1,21 @@
-"""Shared pieces of the benchmark scripts.
+"""Workloads of the speed benchmarks: generated records from a fixed seed.
 
-Workload generators (fixed seeds, nothing downloaded), a timing helper that
-reports the median of several runs, markdown tables, and a description of the
-machine. Scripts import this module as ``common``: they run as
-``python benchmarks/NAME.py``, which puts this folder first on ``sys.path``.
+Three shapes (:data:`WORKLOADS`): ``flat`` (ten fields), ``nested`` (an order,
+depth 4, about 40 leaves) and ``text`` (a 500-character description beside five
+short fields). :func:`records` and :func:`iter_records` generate them,
+:func:`near_duplicate_flat` makes the queries of the top-k benchmarks, and
+:func:`arrow_chunks` cuts JSON texts into the batches DuckDB hands a UDF.
+Nothing is downloaded: the word lists below are all the data.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-import os
-import platform
 import random
-import statistics
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-# -- workloads -------------------------------------------------------------------------
+from perturb import swap_neighbours
 
 WORKLOADS = ("flat", "nested", "text")
 
@@ -214,15 +209,21 @@ _GENERATORS: dict[str, Callable[[random.Random, int], dict[str, Any]]] = {
 }
 
 
-def records(workload: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` records of a workload (``flat``, ``nested`` or ``text``), from a fixed seed."""
+def iter_records(workload: str, n: int, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """``n`` records of a workload (``flat``, ``nested`` or ``text``), one at a time."""
     try:
         make = _GENERATORS[workload]
     except KeyError:
         raise ValueError(f"Unknown workload {workload!r}; use one of {WORKLOADS}.") from None
     # Each workload has its own stream, so changing one never shifts another.
     rng = random.Random(f"{workload}:{seed}")
-    return [make(rng, i) for i in range(n)]
+    for i in range(n):
+        yield make(rng, i)
+
+
+def records(workload: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` records of a workload (``flat``, ``nested`` or ``text``), from a fixed seed."""
+    return list(iter_records(workload, n, seed))
 
 
 def json_records(workload: str, n: int, seed: int = 0) -> list[str]:
@@ -230,102 +231,15 @@ def json_records(workload: str, n: int, seed: int = 0) -> list[str]:
     return [json.dumps(r) for r in records(workload, n, seed)]
 
 
-def typo(text: str, rng: random.Random) -> str:
-    """Swap two neighbouring characters (no-op for strings shorter than 3)."""
-    if len(text) < 3:
-        return text
-    i = rng.randrange(1, len(text) - 1)
-    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
-
-
-def perturb_flat(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """A near-duplicate of a flat record: a typo, a nudged price, maybe a new status."""
+def near_duplicate_flat(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A near-duplicate of a flat record: two letters of the name swapped, the price
+    nudged by up to 3 %, and in three cases of ten a status drawn again."""
     out = dict(record)
-    out["name"] = typo(out["name"], rng)
+    out["name"] = swap_neighbours(out["name"], rng)
     out["price"] = round(out["price"] * rng.uniform(0.97, 1.03), 2)
     if rng.random() < 0.3:
         out["status"] = rng.choice(STATUSES)
     return out
-
-
-# -- timing ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Timing:
-    """Wall-clock seconds of repeated runs."""
-
-    runs: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.runs)
-
-    @property
-    def best(self) -> float:
-        return min(self.runs)
-
-    def __len__(self) -> int:
-        return len(self.runs)
-
-
-def measure(
-    fn: Callable[[], Any],
-    repeat: int = 5,
-    *,
-    setup: Callable[[], Any] | None = None,
-    warmup: int = 0,
-) -> Timing:
-    """Time ``fn()`` ``repeat`` times; ``setup()`` runs untimed before every call.
-
-    Report :attr:`Timing.median`: on a shared machine the median is far less
-    sensitive to another process's burst than the mean.
-    """
-    for _ in range(warmup):
-        if setup is not None:
-            setup()
-        fn()
-    runs = []
-    for _ in range(repeat):
-        if setup is not None:
-            setup()
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return Timing(runs)
-
-
-# -- duckdb_vsa helpers ----------------------------------------------------------------
-
-# Caches keyed by values (strings, tokens, trigrams, number levels, key bags).
-# Role and chain caches are left alone: they depend on the schema, not the data,
-# and a DuckDB session fills them once for the life of the process.
-_VALUE_CACHES = (
-    ("leaves", "_strings"),
-    ("leaves", "_atoms"),
-    ("leaves", "_token_signs"),
-    ("leaves", "_gram_signs"),
-    ("leaves", "_level_dot_cache"),
-    (None, "_key_bags"),
-)
-
-
-def reset_value_caches(encoder: Any) -> bool:
-    """Empty an encoder's value caches so the next run encodes every value afresh.
-
-    Without this, the second pass over the same records finds every string
-    already cached, which no real table of new documents would. Returns False
-    (and clears what it can) if the encoder's internals no longer match.
-    """
-    complete = True
-    for owner_name, cache_name in _VALUE_CACHES:
-        owner = encoder if owner_name is None else getattr(encoder, owner_name, None)
-        cache = getattr(owner, cache_name, None)
-        if cache is None or not hasattr(cache, "clear"):
-            complete = False
-            continue
-        cache.clear()
-    return complete
 
 
 def arrow_chunks(texts: Sequence[str], size: int = 2048) -> list[Any]:
@@ -334,150 +248,3 @@ def arrow_chunks(texts: Sequence[str], size: int = 2048) -> list[Any]:
 
     column = pa.array(texts, type=pa.string())
     return [column.slice(i, size) for i in range(0, len(column), size)]
-
-
-# -- output ----------------------------------------------------------------------------
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """Compact number formatting for tables: thousands separators, 3 significant digits."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    if abs(value) >= 10 ** (digits - 1):
-        return f"{value:,.0f}"
-    decimals = digits - 1 - math.floor(math.log10(abs(value)))
-    return f"{value:.{max(decimals, 0)}f}"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A markdown table; numbers right-aligned."""
-    cells = [[fmt(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    numeric = [
-        bool(rows) and all(isinstance(row[j], (int, float)) or row[j] is None for row in rows)
-        for j in range(len(headers))
-    ]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"]
-    lines.append(
-        "| "
-        + " | ".join(("-" * (w - 1) + ":") if n else "-" * w for w, n in zip(widths, numeric))
-        + " |"
-    )
-    for row in cells:
-        lines.append(
-            "| "
-            + " | ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric))
-            + " |"
-        )
-    return "\n".join(lines)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info() -> dict[str, str]:
-    """Cores, CPU model and the versions that the figures depend on."""
-    info = {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-    if hasattr(os, "sched_getaffinity"):
-        info["cores usable"] = str(len(os.sched_getaffinity(0)))
-    for module in ("numpy", "scipy", "pyarrow", "duckdb", "sklearn"):
-        mod = sys.modules.get(module)
-        if mod is None:
-            try:
-                mod = __import__(module)
-            except ImportError:
-                info[module] = "not installed"
-                continue
-        info[module] = getattr(mod, "__version__", "?")
-    try:
-        import duckdb_vsa
-
-        info["duckdb_vsa"] = f"{duckdb_vsa.__version__} (encoder v{duckdb_vsa.ENCODER_VERSION})"
-    except ImportError:
-        info["duckdb_vsa"] = "not importable"
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if var in os.environ:
-            info[var] = os.environ[var]
-    return info
-
-
-def print_machine_info() -> None:
-    print("Machine:\n")
-    print(markdown_table(["", "value"], list(machine_info().items())))
-    print()
-
-
-def print_header(title: str, notes: Sequence[str] = ()) -> None:
-    print(f"## {title}\n")
-    for note in notes:
-        print(f"- {note}")
-    if notes:
-        print()
-    print_machine_info()
-
-
-# -- top-k helpers shared by the top-k benchmarks ---------------------------------------
-
-
-def blas_topk(queries, targets, k: int, block: int):
-    """Indices of each query's k best targets, best first: the BLAS floor.
-
-    A blocked matrix product and ``argpartition``, then a sort of the k survivors.
-    """
-    import numpy as np
-
-    out = np.empty((len(queries), k), dtype=np.int64)
-    targets_t = targets.T
-    for start in range(0, len(queries), block):
-        scores = queries[start : start + block] @ targets_t
-        top = np.argpartition(scores, -k, axis=1)[:, -k:]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        out[start : start + block] = np.take_along_axis(top, order, axis=1)
-    return out
-
-
-def exact_topk(queries, targets, k: int):
-    """The reference top-k, computed in float64."""
-    import numpy as np
-
-    return blas_topk(queries.astype(np.float64), targets.astype(np.float64), k, block=256)
-
-
-def load_vectors(con, name: str, vectors) -> None:
-    """Create table ``name(id, v FLOAT[D])`` from the rows of ``vectors``."""
-    import numpy as np
-    import pyarrow as pa
-
-    dim = vectors.shape[1]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
-    con.register("__bench_arrow", pa.table({"id": pa.array(np.arange(len(vectors))), "v": column}))
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} AS SELECT id, v::FLOAT[{dim}] AS v FROM __bench_arrow"
-    ).fetchall()
-    con.unregister("__bench_arrow")
