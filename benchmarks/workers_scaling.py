@@ -39,9 +39,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import common
 import duckdb
+import harness
 import pyarrow as pa
+import workloads
 
 from duckdb_vsa.encoder import Encoder
 from duckdb_vsa.pool import WorkerPool, usable_cores
@@ -142,7 +143,7 @@ def startup(args: argparse.Namespace, doc: pa.Array) -> None:
         runs.append(time.perf_counter() - start)
     rows.append(["Encoder in this process", len(runs), statistics.median(runs)])
     print("### Time to the first vector from cold\n")
-    print(common.markdown_table(["what", "runs", "median s"], rows))
+    print(harness.markdown_table(["what", "runs", "median s"], rows))
     print()
 
 
@@ -191,7 +192,7 @@ def per_call(args: argparse.Namespace, texts: list[str]) -> None:
     for name in list(variants)[1:]:
         headers += [f"{name} ms", f"{name} × in process"]
     print(f"### Cost per call (median of {args.calls} calls, fresh rows each)\n")
-    print(common.markdown_table(headers, table))
+    print(harness.markdown_table(headers, table))
     print()
     for pool in [*pools.values(), *split.values()]:
         pool.close()
@@ -216,7 +217,7 @@ class PoolUdf:
 
 def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
     texts = texts[:n]
-    chunks = common.arrow_chunks(texts)
+    chunks = workloads.arrow_chunks(texts)
     con = duckdb.connect()
     con.register("docs_arrow", pa.table({"doc": pa.array(texts, type=pa.string())}))
     con.execute("CREATE TABLE t AS SELECT doc FROM docs_arrow")
@@ -288,7 +289,7 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
         )  # fmt: skip
     print(f"### Throughput, {n:,} nested records (DuckDB threads = {threads})\n")
     headers = ["path", "encoder", "runs", "median s", "rows/s", "× in process", "cores free ×"]
-    print(common.markdown_table([*headers, "CPU s", "CPU × in process"], rows))
+    print(harness.markdown_table([*headers, "CPU s", "CPU × in process"], rows))
     print(
         "\n'cores free ×': the same loop in that many processes at once against one, "
         "measured just before each run: the most any speed-up could be then."
@@ -307,16 +308,16 @@ def throughput(args: argparse.Namespace, n: int, texts: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    common.print_header(
+    harness.print_header(
         "Worker processes: start-up, cost per call, throughput",
         [
             f"nested records, D = {args.dim}, workers {args.workers}",
             f"load before: {uptime()}",
         ],
     )
-    texts = common.json_records("nested", max(args.sizes), seed=0)
+    texts = workloads.json_records("nested", max(args.sizes), seed=0)
     startup(args, pa.array([texts[0]], type=pa.string()))
-    per_call(args, common.json_records("nested", 40_000, seed=1))
+    per_call(args, workloads.json_records("nested", 40_000, seed=1))
     for n in args.sizes:
         throughput(args, n, texts)
     print(f"Load after: {uptime()}")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from duckdb_vsa.errors import DocumentError, VsaError
+from duckdb_vsa.errors import DocumentError, WorkerError
 
 __all__ = [
     "DOC_FIELD",
@@ -65,10 +65,6 @@ EXIT_GRACE = 10.0
 REQUEST_SCHEMA = pa.schema([pa.field(DOC_FIELD, pa.string())])
 # The directory holding this package: workers must import the same code as the parent.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-
-
-class WorkerError(VsaError, RuntimeError):
-    """A worker process died, could not start, or failed on something other than a document."""
 
 
 def worker_command() -> list[str]:

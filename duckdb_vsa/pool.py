@@ -39,9 +39,14 @@ import numpy as np
 import pyarrow as pa
 
 from duckdb_vsa.arrays import combine
-from duckdb_vsa.channel import PROTOCOL, WorkerChannel, WorkerError
+from duckdb_vsa.channel import PROTOCOL, WorkerChannel
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
-from duckdb_vsa.errors import ConfigMismatchError, DocumentError, InvalidArgumentError
+from duckdb_vsa.errors import (
+    ConfigMismatchError,
+    DocumentError,
+    InvalidArgumentError,
+    WorkerError,
+)
 
 __all__ = [
     "MAX_SLICE_ROWS",
@@ -306,6 +311,8 @@ class WorkerPool:
         self.max_slice_rows = MAX_SLICE_ROWS
         #: Why the last ``start(wait=False)`` failed, if it did.
         self.start_error: Exception | None = None
+        #: Rows of the calls this pool has encoded (nulls and failed calls included).
+        self.rows_encoded = 0
         self._settings = json.dumps(
             {
                 "protocol": PROTOCOL,
@@ -509,6 +516,8 @@ class WorkerPool:
         except BaseException:
             call.cancelled = True
             raise
+        with state.lock:
+            self.rows_encoded += n
         if call.errors:
             index = min(call.errors)
             error = call.errors[index]

@@ -54,7 +54,7 @@ def build_encoder(settings: dict[str, Any]) -> Encoder:
     if version != ENCODER_VERSION:
         raise ValueError(f"the parent encodes version {version}, this worker {ENCODER_VERSION}")
     encoder = Encoder.from_config(
-        EncoderConfig.from_options(**options), cache_bytes=settings.get("cache_bytes")
+        EncoderConfig.from_options(**options), cache_bytes=settings.get("cache_bytes"), workers=0
     )
     if encoder.fingerprint != settings.get("fingerprint"):
         raise ValueError(

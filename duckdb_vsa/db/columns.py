@@ -26,7 +26,12 @@ import duckdb
 
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.db.changes import watch_column
-from duckdb_vsa.db.encoders import registered_encoder, registration
+from duckdb_vsa.db.encoders import (
+    configuration,
+    ensure_encode_function,
+    registered_encoder,
+    registration,
+)
 from duckdb_vsa.db.names import (
     SNAPSHOT_SQL,
     SNAPSHOT_TYPES,
@@ -42,6 +47,7 @@ from duckdb_vsa.db.names import (
     table_columns,
 )
 from duckdb_vsa.db.udf import ensure_function
+from duckdb_vsa.dispatch import check_workers
 from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
 from duckdb_vsa.sqltext import qualified, quote_ident, quote_literal
 
@@ -157,6 +163,18 @@ def _registered(con: duckdb.DuckDBPyConnection, what: str) -> Any:
     return encoder
 
 
+def _encode_function(con: duckdb.DuckDBPyConnection, workers: int) -> str:
+    """The function encoding like the connection's ``vsa_encode``, with ``workers`` workers."""
+    current = registration(con)
+    known = None if current is None else configuration(current[0])
+    if current is None or known is None:
+        raise NotRegisteredError(
+            "This connection has no duckdb_vsa encoder: call duckdb_vsa.register(con, ...) "
+            "before encode_column()."
+        )
+    return ensure_encode_function(con, known[0], known[1], current[1], workers)
+
+
 def _column(columns: Sequence[Column], name: str, table: str) -> Column:
     found = find_column(columns, name)
     if found is None:
@@ -176,6 +194,7 @@ def encode_column(
     *,
     batch_rows: int = 20_000,
     progress: bool | Callable[[int, int, float], None] | None = None,
+    workers: int | str | None = None,
 ) -> dict[str, Any]:
     """Add and fill a vector column, and record the configuration that made it.
 
@@ -198,6 +217,10 @@ def encode_column(
         batch; ``True`` prints a line to stderr after every batch; ``None``
         prints only once the work has lasted more than two seconds; ``False``
         is silent.
+    workers : int or "auto", optional
+        Worker processes to encode with (see :func:`duckdb_vsa.register`): 0
+        encodes in this process, ``"auto"`` on the usable cores; None (the
+        default) uses what the connection was registered with. The vectors are the same either way.
 
     Returns
     -------
@@ -212,7 +235,8 @@ def encode_column(
         If the table or JSON column does not exist, the table is a view, or
         ``vec_col`` exists with another type.
     InvalidArgumentError
-        If ``batch_rows`` is not a positive integer.
+        If ``batch_rows`` is not a positive integer, or ``workers`` not None,
+        ``"auto"`` or an integer >= 0.
 
     Examples
     --------
@@ -226,6 +250,7 @@ def encode_column(
     encoder = _registered(con, "encode_column()")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidArgumentError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    encode_sql = "vsa_encode" if workers is None else _encode_function(con, check_workers(workers))
     relation = resolve_table(con, table, purpose="encode_column")
     columns = table_columns(con, relation)
     source = _column(columns, json_col, table)
@@ -259,7 +284,7 @@ def encode_column(
         ).fetchall()
         try:
             fill = (
-                f"INSERT INTO {scratch} SELECT rowid, vsa_encode({quote_ident(source.name)}) "
+                f"INSERT INTO {scratch} SELECT rowid, {encode_sql}({quote_ident(source.name)}) "
                 f"FROM {target} WHERE rowid >= ? AND rowid < ?"
             )
             for lo in range(low, high + 1, batch_rows):
