@@ -3,7 +3,7 @@
 DuckDB keeps Python UDFs in the database instance's system catalog, shared by
 all its connections, and removes one only through the connection object that
 created it. So the encoder is registered under a name of its own,
-``__vsa_encode_<fingerprint>_<on_error>``, once per instance and never removed;
+``__vsa_encode_<fingerprint>_<on_error>[_w<workers>]``, once per instance and never removed;
 ``vsa_encode`` and every other object are TEMP macros of the connection that
 ``register`` is called on, the ``vsa_encode`` macro calling that connection's
 encoder. Connections to one database can so use different configurations, and
