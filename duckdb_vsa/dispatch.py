@@ -72,7 +72,7 @@ AUTO = "auto"
 LocalEncode = Callable[[pa.Array, str], pa.Array]
 _Key = tuple[EncoderConfig, "int | None", int]
 
-# Pools by key, least recently used first; those that could not start, by identity.
+# Pools by key, least recently used first.
 _POOLS: dict[_Key, WorkerPool] = {}
 # By id(pool): why its workers could not start; warned about; starting now.
 _FAILED: dict[int, Exception] = {}
