@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from duckdb_vsa.arrays import combine, vectors_to_arrow
+from duckdb_vsa.arrays import combine, vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.basis import Basis
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
+from duckdb_vsa.dispatch import MIN_POOL_ROWS, check_workers
+from duckdb_vsa.dispatch import encode_arrow as dispatch_arrow
 from duckdb_vsa.engine import Engine
 from duckdb_vsa.errors import DocumentError, InvalidArgumentError, WrongTypeError
 from duckdb_vsa.explain import explain
@@ -70,7 +72,7 @@ def shared_encoder(config: EncoderConfig, cache_bytes: int | None = None) -> Enc
     with _SHARED_LOCK:
         encoder = _SHARED.pop(key, None)
         if encoder is None:
-            encoder = Encoder.from_config(config, cache_bytes=cache_bytes)
+            encoder = Encoder.from_config(config, cache_bytes=cache_bytes, workers=0)
         while len(_SHARED) >= SHARED_ENCODERS:
             del _SHARED[next(iter(_SHARED))]
         _SHARED[key] = encoder
@@ -132,6 +134,16 @@ class Encoder:
         Not part of the configuration: it changes speed only. Left at its
         default with ``binding="haar"``, the role cache gets at least
         ``HAAR_DEFAULT_MATRICES`` dense matrices (512 MiB at D = 1024) beside it.
+    workers : int or "auto", optional
+        Worker processes for large calls of :meth:`encode_arrow` and
+        :meth:`encode_batch` (of JSON text): 0 (the default, None) encodes in
+        this process; ``"auto"`` uses the usable cores when there are two or
+        more. Calls under ``duckdb_vsa.dispatch.MIN_POOL_ROWS`` rows, and calls
+        made while the workers are starting, are encoded in this process; the
+        vectors are the same either way. The workers are shared by every
+        encoder of the same configuration, ``cache_bytes`` and ``workers`` in
+        the process (see :mod:`duckdb_vsa.dispatch`); each holds its own
+        caches of ``cache_bytes``. Not part of the configuration.
     **options
         Any other field of :class:`~duckdb_vsa.config.EncoderConfig`
         (``alpha``, ``beta``, ``number_bandwidth``...).
@@ -157,9 +169,12 @@ class Encoder:
         binding: str = "perm",
         *,
         cache_bytes: int | None = None,
+        workers: int | str | None = None,
         **options: Any,
     ) -> None:
         self.config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
+        #: Worker processes for large calls (0: this process only).
+        self.workers = check_workers(workers)
         self._cache_option = None if cache_bytes is None else int(cache_bytes)
         self.cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes)
         # One budget for the whole encoder: maps keyed by identifiers fill the role
@@ -175,8 +190,14 @@ class Encoder:
         self.prober = Prober(self.engine)
 
     @classmethod
-    def from_config(cls, config: EncoderConfig, *, cache_bytes: int | None = None) -> Encoder:
-        """The encoder of a configuration.
+    def from_config(
+        cls,
+        config: EncoderConfig,
+        *,
+        cache_bytes: int | None = None,
+        workers: int | str | None = None,
+    ) -> Encoder:
+        """The encoder of a configuration (``cache_bytes`` and ``workers`` as for the class).
 
         Examples
         --------
@@ -184,7 +205,7 @@ class Encoder:
         64
         """
         options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-        return cls(cache_bytes=cache_bytes, **options)
+        return cls(cache_bytes=cache_bytes, workers=workers, **options)
 
     # -- identity ------------------------------------------------------------------
     @property
@@ -241,7 +262,8 @@ class Encoder:
         So an encoder travels cheaply to a worker process (Dask, Ray, Spark,
         multiprocessing): a few hundred bytes, whatever its caches hold. In the
         receiving process, equal configurations unpickle to one shared encoder,
-        so the caches stay warm from one task to the next.
+        so the caches stay warm from one task to the next. ``workers`` does not
+        travel: the receiving process encodes in itself (``workers=0``).
         """
         options = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
         return (_unpickle_encoder, (options, self._cache_option))
@@ -286,10 +308,39 @@ class Encoder:
     def encode_batch(self, docs: Iterable[Any]) -> np.ndarray:
         """Encode many documents (see :meth:`encode`).
 
+        With :attr:`workers`, a large batch of JSON text is encoded by worker
+        processes (see :meth:`encode_arrow`); other batches, in this process.
+
         Returns
         -------
         ndarray of float32, shape (n, dim)
         """
+        if not self.workers:
+            return self._encode_batch_here(docs)
+        docs = docs if isinstance(docs, Sequence) and not isinstance(docs, str) else list(docs)
+        array = None
+        if len(docs) >= MIN_POOL_ROWS and all(isinstance(doc, str) for doc in docs):
+            try:
+                array = pa.array(docs, type=pa.string())
+            except (pa.ArrowException, UnicodeError):
+                array = None  # text Arrow cannot hold (lone surrogates): this process reads it
+        if array is None:
+            return self._encode_batch_here(docs)
+        try:
+            vectors = self._dispatch(array, "raise")
+        except DocumentError as err:
+            if err.row is None:
+                raise
+            # The wording of this method's own error, for the same document.
+            try:
+                self._encode_batch_here([docs[err.row]])
+            except DocumentError as here:
+                raise DocumentError(str(here), row=err.row) from None
+            raise
+        rows, _ = vectors_from_arrow(vectors, self.dim)
+        return rows if rows.flags.writeable else rows.copy()
+
+    def _encode_batch_here(self, docs: Iterable[Any]) -> np.ndarray:
         values = []
         for row, doc in enumerate(docs):
             if isinstance(doc, str):
@@ -323,9 +374,37 @@ class Encoder:
             For an empty, invalid or non-UTF-8 document, or one beyond the limits
             of docs/design.md, "Limits", with ``on_error="raise"``; ``.row`` is
             its position in ``array``.
+        WorkerError
+            If a worker process died during the call (it is replaced for the next one).
+
+        Notes
+        -----
+        With :attr:`workers`, an array of at least ``duckdb_vsa.dispatch.MIN_POOL_ROWS``
+        rows is cut into slices encoded by worker processes; the first such
+        call starts them in the background and is encoded here until they are
+        ready. The vectors are bit-identical to those of this process.
         """
         if on_error not in ON_ERROR:
             raise InvalidArgumentError(f"on_error must be 'raise' or 'null', got {on_error!r}.")
+        if self.workers and len(array) >= MIN_POOL_ROWS:
+            return self._dispatch(array, on_error)
+        return self._encode_arrow_here(array, on_error)
+
+    def _dispatch(self, array: pa.Array | pa.ChunkedArray, on_error: str) -> pa.Array:
+        """Encode on this encoder's workers, or here while they start."""
+        return dispatch_arrow(
+            array,
+            on_error,
+            config=self.config,
+            cache_bytes=self._cache_option,
+            workers=self.workers,
+            local=self._encode_arrow_here,
+        )
+
+    def _encode_arrow_here(
+        self, array: pa.Array | pa.ChunkedArray, on_error: str
+    ) -> pa.FixedSizeListArray:
+        """:meth:`encode_arrow` in this process."""
         array = combine(array)
         if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             if not pa.types.is_null(array.type):

@@ -60,6 +60,10 @@ class StaleIndexError(VsaError, ValueError):
     """An index that no longer matches its table."""
 
 
+class WorkerError(VsaError, RuntimeError):
+    """A worker process died, could not start, or failed on something other than a document."""
+
+
 class VectorShapeError(InvalidArgumentError):
     """Vectors of the wrong length, or with a NULL element.
 

@@ -3,7 +3,7 @@
 DuckDB keeps Python UDFs in the database instance's system catalog, shared by
 all its connections, and removes one only through the connection object that
 created it. So the encoder is registered under a name of its own,
-``__vsa_encode_<fingerprint>_<on_error>``, once per instance and never removed;
+``__vsa_encode_<fingerprint>_<on_error>[_w<workers>]``, once per instance and never removed;
 ``vsa_encode`` and every other object are TEMP macros of the connection that
 ``register`` is called on, the ``vsa_encode`` macro calling that connection's
 encoder. Connections to one database can so use different configurations, and
@@ -28,18 +28,20 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from duckdb_vsa.arrays import combine, text_values, vectors_from_arrow, vectors_to_arrow
+from duckdb_vsa.arrays import text_values, vectors_from_arrow, vectors_to_arrow
 from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.db.changes import repair_watches
 from duckdb_vsa.db.columns import COMMENT_PREFIX, ensure_guard_function, recorded_sql
 from duckdb_vsa.db.encoders import (
     describe_registration,
     encode_function_name,
+    ensure_encode_function,
     registered_encoder,
     registration,
     remember,
 )
 from duckdb_vsa.db.udf import ensure_function
+from duckdb_vsa.dispatch import check_workers
 from duckdb_vsa.encoder import ON_ERROR, Encoder, shared_encoder
 from duckdb_vsa.errors import (
     ConfigMismatchError,
@@ -171,7 +173,7 @@ def _guard_values(config: EncoderConfig) -> dict[str, str]:
     }
 
 
-def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
+def macro_sql(config: EncoderConfig, on_error: str = "raise", workers: int = 0) -> str:
     """The text of every macro file, filled in for ``config``.
 
     Parameters
@@ -179,6 +181,8 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
     config : EncoderConfig
         The configuration of the connection's ``vsa_encode``.
     on_error : {"raise", "null"}, default "raise"
+    workers : int, default 0
+        Worker processes of the function ``vsa_encode`` calls.
 
     Returns
     -------
@@ -198,9 +202,9 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
     # The CASE gives an untyped literal (vsa_encode(42)) its own type, which has one
     # cast to the function's parameters; the bare literal would match both equally,
     # and DuckDB's error would name the internal function.
+    function = encode_function_name(config.fingerprint, on_error, workers)
     encode = (
-        "CREATE OR REPLACE TEMP MACRO vsa_encode(doc) AS "
-        f"{encode_function_name(config.fingerprint, on_error)}(CASE WHEN true THEN doc END);"
+        f"CREATE OR REPLACE TEMP MACRO vsa_encode(doc) AS {function}(CASE WHEN true THEN doc END);"
     )
     return "\n".join(
         [encode]
@@ -208,26 +212,6 @@ def macro_sql(config: EncoderConfig, on_error: str = "raise") -> str:
             Template((directory / name).read_text(encoding="utf-8")).substitute(values)
             for name in SQL_FILES
         ]
-    )
-
-
-def _ensure_encode_function(
-    con: duckdb.DuckDBPyConnection, config: EncoderConfig, cache_bytes: int | None, on_error: str
-) -> None:
-    """Create the Python function behind ``vsa_encode`` once per database instance."""
-
-    def encode(docs: pa.ChunkedArray) -> pa.Array:
-        return shared_encoder(config, cache_bytes).encode_arrow(combine(docs), on_error=on_error)
-
-    # VARCHAR lets invalid text reach the encoder (so on_error applies); JSON also
-    # accepts STRUCTs. NULLs are handled by the encoder, which may also return them.
-    ensure_function(
-        con,
-        encode_function_name(config.fingerprint, on_error),
-        encode,
-        [["VARCHAR"], ["JSON"]],
-        f"FLOAT[{config.dim}]",
-        null_handling="special",
     )
 
 
@@ -303,6 +287,7 @@ def register(
     on_error: str = "raise",
     replace: bool = False,
     cache_bytes: int | None = None,
+    workers: int | str | None = None,
     **options: Any,
 ) -> Encoder:
     """Register duckdb_vsa's SQL functions and macros on a DuckDB connection.
@@ -331,11 +316,24 @@ def register(
     cache_bytes : int, default 256 MiB
         Budget of each encoder cache (see :class:`~duckdb_vsa.Encoder`: with
         ``binding="haar"`` the default role cache holds at least 128 dense matrices).
+    workers : int or "auto", optional
+        Worker processes for ``vsa_encode``: 0 (the default, None) encodes in
+        this process; ``"auto"`` uses the usable cores when there are two or
+        more. Each DuckDB chunk of at least ``duckdb_vsa.dispatch.MIN_POOL_ROWS``
+        rows is cut into slices the workers encode, while the DuckDB thread
+        waits without holding the interpreter lock; the first such chunk
+        starts the workers in the background (about a second) and is encoded
+        in this process, as are smaller chunks. The vectors are the same
+        whatever ``workers`` is, so connections registered with different
+        numbers of workers may share columns. Each worker holds its own
+        encoder caches of ``cache_bytes``. Registering again with another
+        ``workers`` (even without ``replace``) only changes where encoding runs.
 
     Returns
     -------
     Encoder
-        The encoder behind ``vsa_encode``, for use from Python.
+        The encoder behind ``vsa_encode``, for use from Python; it encodes in
+        this process (``workers=0``).
 
     Raises
     ------
@@ -363,12 +361,13 @@ def register(
     if on_error not in ON_ERROR:
         raise InvalidArgumentError(f"on_error must be 'raise' or 'null', got {on_error!r}.")
     config = EncoderConfig.from_options(dim=dim, seed=seed, binding=binding, **options)
+    workers = check_workers(workers)
     budget = None if cache_bytes is None else int(cache_bytes)
     encoder = shared_encoder(config, budget)
     remember(config, budget)
     with _LOCK:
         # Functions first: this connection's queries below may open its snapshot.
-        _ensure_encode_function(con, config, budget, on_error)
+        ensure_encode_function(con, config, budget, on_error, workers)
         _ensure_feature_functions(con, config, budget)
         ensure_guard_function(con)
         ensure_index_functions(con)
@@ -388,7 +387,7 @@ def register(
                 )
             )
         try:
-            con.execute(macro_sql(config, on_error)).fetchall()
+            con.execute(macro_sql(config, on_error, workers)).fetchall()
         except duckdb.CatalogException as err:
             raise NotRegisteredError(
                 "duckdb_vsa could not create its macros inside this connection's open "

@@ -40,8 +40,9 @@ from duckdb_vsa.cli.stores import (
     encoding_metadata,
     table_parts,
 )
+from duckdb_vsa.dispatch import AUTO, check_workers, find_pool
 from duckdb_vsa.encoder import Encoder
-from duckdb_vsa.errors import DocumentError, VectorShapeError
+from duckdb_vsa.errors import DocumentError, VectorShapeError, VsaError
 from duckdb_vsa.index import ExactIndex
 from duckdb_vsa.sqltext import quote_ident
 
@@ -93,12 +94,25 @@ def _encode_chunk(
     return columns, vectors, n_failed
 
 
+def _workers(given: str | None) -> int:
+    """The number of worker processes ``--workers`` asks for."""
+    if given is None or given == AUTO:
+        return check_workers(given)
+    try:
+        return check_workers(int(given))
+    except (ValueError, VsaError):
+        raise CLIError(
+            f"--workers must be a number of worker processes >= 0 (0: encode in this "
+            f"process) or 'auto' (the usable cores), got {given!r}."
+        ) from None
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     """``encode INPUT -o OUTPUT``: write the rows of INPUT with a vector column."""
     config = make_config(requested_options(args))
     if args.cache_mb < 0:
         raise CLIError(f"--cache-mb must be a number of megabytes >= 0, got {args.cache_mb}.")
-    encoder = make_encoder(config, args.cache_mb << 20)
+    encoder = make_encoder(config, args.cache_mb << 20, _workers(args.workers))
     check_readable(args.input)
     if args.chunk_size < 1:
         raise CLIError(f"--chunk-size must be a positive number of rows, got {args.chunk_size}.")
@@ -162,6 +176,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if failed:
             what = "skipped" if args.on_error == "skip" else "kept with a NULL vector"
             notes += f"; {failed:,} invalid documents {what}"
+        pool = find_pool(config, args.cache_mb << 20, encoder.workers) if encoder.workers else None
+        if pool is not None:
+            notes += f"; {pool.rows_encoded:,} by {encoder.workers} worker processes"
         print(
             f"{PROG}: encoded {done:,} record{'s' * (done != 1)} into {sink.where} in "
             f"{elapsed:.1f} s "

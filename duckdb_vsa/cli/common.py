@@ -172,6 +172,8 @@ def make_config(options: dict[str, Any], recorded_in: str | None = None) -> Enco
         raise CLIError(f"{what}: {one_line(err)}") from None
 
 
-def make_encoder(config: EncoderConfig, cache_bytes: int = DEFAULT_CACHE_BYTES) -> Encoder:
-    """The encoder of ``config``, with caches of ``cache_bytes`` each."""
-    return Encoder.from_config(config, cache_bytes=cache_bytes)
+def make_encoder(
+    config: EncoderConfig, cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 0
+) -> Encoder:
+    """The encoder of ``config``, with caches of ``cache_bytes`` each and ``workers`` workers."""
+    return Encoder.from_config(config, cache_bytes=cache_bytes, workers=workers)

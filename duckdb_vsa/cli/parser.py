@@ -197,6 +197,13 @@ def _add_encode(sub: Any) -> None:
         help=f"budget of each encoder cache (default {DEFAULT_CACHE_BYTES >> 20}); speed only, "
         "the vectors do not change",
     )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        help="worker processes that encode chunks in parallel, or 'auto' for the usable "
+        "cores (default 0: this process alone); each holds its own caches of --cache-mb; "
+        "the vectors do not change",
+    )
     _add_encoder_options(p)
 
 

@@ -27,7 +27,12 @@ import duckdb
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.db.changes import watch_column
 from duckdb_vsa.db.encoded import EncodedPairs, pair_sql
-from duckdb_vsa.db.encoders import registered_encoder, registration
+from duckdb_vsa.db.encoders import (
+    configuration,
+    ensure_encode_function,
+    registered_encoder,
+    registration,
+)
 from duckdb_vsa.db.names import (
     SNAPSHOT_SQL,
     SNAPSHOT_TYPES,
@@ -43,6 +48,7 @@ from duckdb_vsa.db.names import (
     table_columns,
 )
 from duckdb_vsa.db.udf import ensure_function
+from duckdb_vsa.dispatch import check_workers
 from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
 from duckdb_vsa.sqltext import qualified, quote_ident, quote_literal
 
@@ -158,6 +164,18 @@ def _registered(con: duckdb.DuckDBPyConnection, what: str) -> Any:
     return encoder
 
 
+def _encode_function(con: duckdb.DuckDBPyConnection, workers: int) -> str:
+    """The function encoding like the connection's ``vsa_encode``, with ``workers`` workers."""
+    current = registration(con)
+    known = None if current is None else configuration(current[0])
+    if current is None or known is None:
+        raise NotRegisteredError(
+            "This connection has no duckdb_vsa encoder: call duckdb_vsa.register(con, ...) "
+            "before encode_column()."
+        )
+    return ensure_encode_function(con, known[0], known[1], current[1], workers)
+
+
 def _column(columns: Sequence[Column], name: str, table: str) -> Column:
     found = find_column(columns, name)
     if found is None:
@@ -178,6 +196,7 @@ def encode_column(
     incremental: bool = True,
     batch_rows: int = 20_000,
     progress: bool | Callable[[int, int, float], None] | None = None,
+    workers: int | str | None = None,
 ) -> dict[str, Any]:
     """Add and fill a vector column, and record the configuration that made it.
 
@@ -208,6 +227,11 @@ def encode_column(
         every batch; ``True`` prints a line to stderr after every batch;
         ``None`` prints only once the work has lasted more than two seconds;
         ``False`` is silent.
+    workers : int or "auto", optional
+        Worker processes to encode with (see :func:`duckdb_vsa.register`): 0
+        encodes in this process, ``"auto"`` on the usable cores; None (the
+        default) uses what the connection was registered with. The vectors are
+        the same either way.
 
     Returns
     -------
@@ -225,7 +249,8 @@ def encode_column(
         If the table or JSON column does not exist, the table is a view, or
         ``vec_col`` exists with another type.
     InvalidArgumentError
-        If ``batch_rows`` is not a positive integer.
+        If ``batch_rows`` is not a positive integer, or ``workers`` not None,
+        ``"auto"`` or an integer >= 0.
 
     Examples
     --------
@@ -243,6 +268,7 @@ def encode_column(
     encoder = _registered(con, "encode_column()")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidArgumentError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    encode_sql = "vsa_encode" if workers is None else _encode_function(con, check_workers(workers))
     relation = resolve_table(con, table, purpose="encode_column")
     columns = table_columns(con, relation)
     source = _column(columns, json_col, table)
@@ -262,7 +288,9 @@ def encode_column(
     else:
         vector_name = found.name
     pairs = EncodedPairs(relation, source.name, vector_name, encoder.config.fingerprint)
-    total, encoded = _encode_rows(con, pairs, encoder.dim, incremental, batch_rows, progress)
+    total, encoded = _encode_rows(
+        con, pairs, encoder.dim, encode_sql, incremental, batch_rows, progress
+    )
     record_column(con, table, json_col, vector_name, encoder.config, total, watch=True)
     return {
         "table": table,
@@ -279,6 +307,7 @@ def _encode_rows(
     con: duckdb.DuckDBPyConnection,
     pairs: EncodedPairs,
     dim: int,
+    encode_sql: str,
     incremental: bool,
     batch_rows: int,
     progress: bool | Callable[[int, int, float], None] | None,
@@ -310,7 +339,7 @@ def _encode_rows(
         fill = (
             f"INSERT INTO {scratch} SELECT __vsa_rid, __vsa_v, "
             f"{pair_sql('__vsa_doc', '__vsa_v')} FROM (SELECT rowid AS __vsa_rid, "
-            f"{doc} AS __vsa_doc, vsa_encode({doc}) AS __vsa_v FROM {target} "
+            f"{doc} AS __vsa_doc, {encode_sql}({doc}) AS __vsa_v FROM {target} "
             f"WHERE rowid BETWEEN ? AND ? AND rowid IN (SELECT rid FROM {todo} WHERE batch = ?))"
         )
         done = 0
