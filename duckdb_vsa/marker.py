@@ -16,6 +16,7 @@ in its SQL twin :func:`foreign_sql`:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -109,13 +110,21 @@ def marker_keys(rows: np.ndarray) -> frozenset[bytes]:
     tail, marked = _tails(rows, marker_size(rows.shape[1]))
     if not marked.any():
         return frozenset()
-    signs = np.unique(tail[marked] > 0, axis=0)
-    return frozenset(np.packbits(signs, axis=1)[i].tobytes() for i in range(len(signs)))
+    packed = np.packbits(tail[marked] > 0, axis=1)
+    if (packed == packed[0]).all():
+        return frozenset([packed[0].tobytes()])  # a column of one configuration
+    rows_as_bytes = np.ascontiguousarray(packed).view(f"V{packed.shape[1]}").ravel()
+    return frozenset(bytes(v) for v in np.unique(rows_as_bytes))
+
+
+@functools.lru_cache(maxsize=256)
+def _key_of(fingerprint: str, dim: int) -> bytes:
+    return marker_key(marker_signs(fingerprint, dim))
 
 
 def foreign_keys(keys: Iterable[bytes], fingerprint: str, dim: int) -> frozenset[bytes]:
     """The markers among ``keys`` that are not the one of ``fingerprint`` at ``dim``."""
-    return frozenset(keys) - {marker_key(marker_signs(fingerprint, dim))}
+    return frozenset(keys) - {_key_of(fingerprint, dim)}
 
 
 def foreign_rows(rows: np.ndarray, pattern: np.ndarray) -> np.ndarray:
@@ -195,9 +204,10 @@ def foreign_sql(expr: str, fingerprint: str, dim: int) -> str:
     The twin of :func:`foreign_rows` for one vector of this configuration's
     length: true when its last ``m`` elements all have magnitude
     ``MARKER_VALUE`` and their signs are not the pattern's; false otherwise,
-    NULL for a NULL vector (a vector of another length reads NULL elements
-    and is never called foreign). The pattern is tested first, so a vector of
-    this configuration costs ``m`` element comparisons.
+    NULL for a NULL vector (a vector of another length is never called
+    foreign). The pattern is tested first, element by element, so a vector of
+    this configuration costs ``m`` comparisons; only other vectors pay for the
+    slice that tests the magnitudes (one expression: a short text binds fast).
 
     Examples
     --------
@@ -207,7 +217,9 @@ def foreign_sql(expr: str, fingerprint: str, dim: int) -> str:
     pattern = marker_signs(fingerprint, dim)
     first = dim - len(pattern) + 1
     mine = " AND ".join(f"{expr}[{first + i}] = {float(p)!r}" for i, p in enumerate(pattern))
-    marked = " AND ".join(
-        f"abs({expr}[{first + i}]) = {MARKER_VALUE!r}" for i in range(len(pattern))
+    tail = f"array_slice({expr}, {first}, {dim})"
+    marked = (
+        f"list_has_all([{MARKER_VALUE!r}, {-MARKER_VALUE!r}]::FLOAT[], {tail}) "
+        f"AND list_count({tail}) = {len(pattern)}"
     )
     return f"CASE WHEN {mine} THEN false ELSE {marked} END"

@@ -156,3 +156,13 @@ def test_encode_memory_quick() -> None:
     assert len(rows) == 1 and rows[0][0] == "flat"
     assert int(rows[0][1].replace(",", "")) == 5_000
     assert float(rows[0][6].replace(",", "")) > 0  # peak RSS MiB
+
+
+def test_marker_check_quick() -> None:
+    out = run_quick("marker_check.py")
+    rows = [cells(r) for r in table_rows(out, "what")]
+    rules = {(r[0].split(",")[0], r[1]) for r in rows}
+    for rule in ("none", "query + first stored", "query + every stored"):
+        assert ("vsa_search", rule) in rules
+    assert any(r[1] == "vsa_cosine (both arguments)" for r in rows)
+    assert all(float(r[3].replace(",", "")) > 0 for r in rows)

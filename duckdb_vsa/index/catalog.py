@@ -48,6 +48,7 @@ from duckdb_vsa.index.plan import entry_for_definition, named_entry, plan
 from duckdb_vsa.index.registry import Entry, IndexCatalog
 from duckdb_vsa.index.store import definitions
 from duckdb_vsa.index.udf import Handlers, catalog_token, create_index_functions
+from duckdb_vsa.marker import foreign_keys
 
 __all__ = [
     "build_index",
@@ -421,7 +422,9 @@ def _handlers(catalog: IndexCatalog) -> Handlers:
             return None
         if issued is not None and fingerprint:
             # The marker rule on every vector the index holds, against the asking connection.
-            check_markers(catalog.searched(issued), fingerprint, _describe(fingerprint))
+            live = catalog.searched(issued)
+            if foreign_keys(live.markers, fingerprint, live.dim):
+                check_markers(live, fingerprint, _describe(fingerprint))
         return issued
 
     def create(
