@@ -232,6 +232,23 @@ def test_rows_of_another_configuration_appended_to_an_indexed_table_are_refused(
         local.execute(search).fetchall()
 
 
+@pytest.mark.parametrize("method", ["hnsw", "ivf"])
+def test_approximate_indexes_refuse_vectors_of_another_configuration(local, method) -> None:
+    pytest.importorskip("faiss")
+    options = {"nlist": 2} if method == "ivf" else {}
+    other = local.cursor()
+    duckdb_vsa.register(other, dim=DIM, seed=1)
+    other.execute("CREATE TABLE theirs AS SELECT id, doc, vsa_encode(doc) AS vec FROM mine")
+    with pytest.raises(ConfigMismatchError, match=REFUSED):
+        duckdb_vsa.build_index(local, "theirs", "vec", method=method, **options)
+    duckdb_vsa.build_index(local, "mine", "vec", method=method, **options)
+    search = f"SELECT * FROM vsa_search('mine', 'vec', {QUERY}, k := 3)"
+    assert len(local.execute(search).fetchall()) == 3
+    other.execute("""INSERT INTO mine VALUES (99, '{"n": 99}', vsa_encode('{"n": 99}'))""")
+    with pytest.raises(duckdb.Error, match=REFUSED):
+        local.execute(search).fetchall()
+
+
 def test_a_query_vector_of_another_configuration_is_refused(local) -> None:
     other = local.cursor()
     duckdb_vsa.register(other, dim=DIM, seed=1)
