@@ -20,12 +20,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from duckdb_vsa import prng
 from duckdb_vsa.atoms import AtomSource
 from duckdb_vsa.cache import ByteBoundedCache
 from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.leafkeys import LIT_NULL, LITERAL_NAMES, is_number_key
 from duckdb_vsa.leaves import LeafEncoder, linear_t, number_to_t
+from duckdb_vsa.marker import (
+    MARKER_COORDINATES,
+    MARKER_VALUE,
+    marker_pattern,
+    marker_size,
+)
 from duckdb_vsa.paths import FieldHints
 from duckdb_vsa.roles import RoleFamily, make_roles
 
@@ -268,10 +273,10 @@ class Basis:
         return rows
 
     def has_marker(self, rows: np.ndarray) -> np.ndarray:
-        """Which rows carry this configuration's marker (the signs of their last coordinates)."""
+        """Which rows carry this configuration's marker (see :mod:`duckdb_vsa.marker`)."""
         rows = np.asarray(rows)
         tail = rows[:, self.dim - self.marker_size :]
-        return ((tail > 0) == (self.marker > 0)).all(axis=1) & (tail != 0).all(axis=1)
+        return (tail == self.marker).all(axis=1)
 
     def unit_rows(self, rows: np.ndarray) -> np.ndarray:
         """Scale every row to unit length, in place when ``rows`` is a float32 array.
@@ -301,27 +306,6 @@ class Basis:
 
 #: Key names whose atoms are generated at once for a key bag.
 _KEY_BLOCK = 4096
-
-#: The magnitude of every marker coordinate (a power of two: exact in any float format).
-MARKER_VALUE = 2.0**-8
-#: Most coordinates a marker takes (fewer at small D: see :func:`marker_size`).
-MARKER_COORDINATES = 16
-
-
-def marker_size(dim: int) -> int:
-    """How many coordinates of a D-dimensional vector hold the marker: ``min(16, D // 16)``."""
-    return max(1, min(MARKER_COORDINATES, dim // 16))
-
-
-def marker_pattern(config: EncoderConfig) -> np.ndarray:
-    """The marker of a configuration: ``±MARKER_VALUE`` with signs drawn from its fingerprint.
-
-    Two configurations share a marker with probability ``2**-marker_size``.
-    """
-    size = marker_size(config.dim)
-    signs = prng.sign_rows([prng.digest(0, "marker", config.fingerprint)], size)[0]
-    return signs.astype(np.float32) * np.float32(MARKER_VALUE)
-
 
 #: The norm of a document vector's head, by marker size.
 _HEAD_NORM = {

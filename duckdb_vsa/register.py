@@ -52,6 +52,7 @@ from duckdb_vsa.errors import (
     mismatch_message,
 )
 from duckdb_vsa.index.catalog import ensure_index_functions
+from duckdb_vsa.marker import FOREIGN, REMEDY, check_vectors, foreign_sql
 from duckdb_vsa.parse import parse_json
 from duckdb_vsa.sqltext import quote_literal
 from duckdb_vsa.version import __version__
@@ -150,6 +151,10 @@ def _guard_values(config: EncoderConfig) -> dict[str, str]:
         "with duckdb_vsa.encode_column()."
     )
     return {
+        "foreign": foreign_sql("__vsa_v", config.fingerprint, config.dim),
+        "vector_mismatch": _mismatch_sql(
+            _Sql("__vsa_who::VARCHAR || ': ' || __vsa_what::VARCHAR"), FOREIGN, here, REMEDY
+        ),
         "recorded": recorded_sql("__vsa_tbl::VARCHAR", "__vsa_col::VARCHAR"),
         "column_mismatch": _mismatch_sql(
             _Sql(column("__vsa_col", "__vsa_tbl")), configuration("__vsa_c"), here, again
@@ -232,6 +237,7 @@ def _ensure_feature_functions(
                 "vectors made by the same configuration.",
                 err.length,
             ) from None
+        check_vectors(rows, config, "vsa_probe: a vector probed")
         encoder = shared_encoder(config, cache_bytes)
         return vectors_to_arrow(encoder.probe_many(rows, text_values(paths)))
 

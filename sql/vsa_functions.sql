@@ -10,6 +10,10 @@ CREATE OR REPLACE TEMP MACRO vsa_cosine(a, b) AS (
             'vsa_cosine: expected two vectors of length ${dim} (FLOAT[${dim}], as vsa_encode makes '
             || 'on this connection), got lengths ' || len(a)::VARCHAR || ' and ' || len(b)::VARCHAR
             || '. Encode both sides with the same configuration.')
+        -- The marker rule: a vector of another configuration is refused (never false).
+        WHEN NOT (__vsa_check_vector('vsa_cosine', 'its first vector', a::FLOAT[${dim}])
+                  AND __vsa_check_vector('vsa_cosine', 'its second vector', b::FLOAT[${dim}]))
+            THEN NULL
         ELSE array_cosine_similarity(a::FLOAT[${dim}], b::FLOAT[${dim}])
     END
 );

@@ -6,6 +6,18 @@
 -- __vsa_recorded resolves the table name by duckdb_vsa's one name rule (the rule
 -- of DuckDB's binder, so it finds the very table query_table reads); register()
 -- fills in its call and the error texts (the one wording of a configuration mismatch).
+--
+-- The vectors themselves carry their configuration: the last coordinates of every
+-- vector vsa_encode makes hold the configuration's marker (see duckdb_vsa.marker).
+-- __vsa_foreign(v) is the marker rule: true when v carries another configuration's
+-- marker (vectors without any marker are not foreign). register() writes its text.
+
+CREATE OR REPLACE TEMP MACRO __vsa_foreign(__vsa_v) AS (${foreign});
+
+-- true, or an error naming what (a description such as 'the query vector') if vector v
+-- carries another configuration's marker.
+CREATE OR REPLACE TEMP MACRO __vsa_check_vector(__vsa_who, __vsa_what, __vsa_v) AS
+    CASE WHEN __vsa_foreign(__vsa_v) THEN error(${vector_mismatch}) ELSE true END;
 
 -- The recorded comment of column col of table tbl (a name as query_table takes it), or NULL.
 CREATE OR REPLACE TEMP MACRO __vsa_recorded(__vsa_tbl, __vsa_col) AS

@@ -43,6 +43,8 @@ CREATE OR REPLACE TEMP MACRO vsa_index_topk(__vsa_index, __vsa_query, k := 10) A
                                      __vsa_index_sql(__vsa_index::VARCHAR, 'column'))
          THEN NULL
          WHEN k IS NULL OR k < 1 THEN error('vsa_index_topk: k must be a positive integer.')
+         WHEN NOT __vsa_check_vector('vsa_index_topk', 'the query vector', __vsa_query::FLOAT[])
+             THEN NULL
          WHEN (SELECT __vsa_ticket_of('search', NULL, NULL, __vsa_index)) IS NULL THEN error(
              'vsa_index_topk: index ' || __vsa_index::VARCHAR || ' cannot answer for this '
              || 'transaction, which changed its table and has not committed; use '

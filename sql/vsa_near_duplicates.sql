@@ -24,7 +24,10 @@ WITH
             __vsa_check_column(__vsa_who, __vsa_tbl, __vsa_vec_col) AS __vsa_ok
     ),
     __vsa_gate AS MATERIALIZED (
-        SELECT __vsa_ticket_of('pairs', __vsa_tbl, __vsa_vec_col, __vsa_index) AS __vsa_ticket
+        SELECT CASE WHEN __vsa_ok
+                    THEN __vsa_ticket_of('pairs', __vsa_tbl, __vsa_vec_col, __vsa_index)
+               END AS __vsa_ticket
+        FROM __vsa_args
     ),
     -- The fast branch: each row's best partners by rowid ...
     __vsa_fbest AS (
@@ -73,7 +76,14 @@ WITH
                    __vsa_who || ': column ' || __vsa_vec_col || ' holds vectors of length '
                    || len(__vsa_v)::VARCHAR || ', but this connection''s encoder makes FLOAT[${dim}].')
                END AS __vsa_v
-        FROM __vsa_rows WHERE __vsa_v IS NOT NULL
+        FROM __vsa_rows
+        WHERE __vsa_v IS NOT NULL
+          -- The marker rule on every vector (an index checks its own), after the
+          -- recorded configuration (its message names both).
+          AND CASE WHEN (SELECT __vsa_ok FROM __vsa_args)
+                   THEN __vsa_check_vector(__vsa_who, 'column ' || __vsa_vec_col || ' of '
+                                           || __vsa_tbl, __vsa_v)
+                   ELSE false END
     ),
     __vsa_pairs AS (
         SELECT a.__vsa_id AS __vsa_a, b.__vsa_id AS __vsa_b,

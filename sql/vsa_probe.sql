@@ -48,7 +48,11 @@ WITH
     __vsa_probed AS MATERIALIZED (
         SELECT __vsa_id, vsa_probe(__vsa_v, (SELECT __vsa_p FROM __vsa_args)) AS __vsa_pv
         FROM __vsa_rows
-        WHERE __vsa_v IS NOT NULL AND (SELECT __vsa_ok FROM __vsa_args)
+        WHERE __vsa_v IS NOT NULL
+          AND CASE WHEN (SELECT __vsa_ok FROM __vsa_args)
+                   THEN __vsa_check_vector('vsa_decode', 'column ' || __vsa_vec_col || ' of '
+                                           || __vsa_tbl, __vsa_v)
+                   ELSE false END
     ),
     __vsa_values AS (
         SELECT DISTINCT __vsa_c[__vsa_value_col] AS __vsa_value

@@ -22,11 +22,13 @@ CREATE OR REPLACE TEMP MACRO __vsa_plan_of(__vsa_part, __vsa_kind, __vsa_tbl, __
                __vsa_index::VARCHAR, current_database(), current_setting('search_path'), ${dim});
 
 -- A ticket to search the index the plan chose, for this query's snapshot; NULL: builtin.
+-- It is refused if a vector of the index carries another configuration's marker.
 CREATE OR REPLACE TEMP MACRO __vsa_ticket_of(__vsa_kind, __vsa_tbl, __vsa_col, __vsa_index) AS
     __vsa_ticket(
         __vsa_plan_of('handle', __vsa_kind, __vsa_tbl, __vsa_col, __vsa_index),
         (SELECT __vsa_sig FROM query(
-            __vsa_plan_of('signature', __vsa_kind, __vsa_tbl, __vsa_col, __vsa_index))));
+            __vsa_plan_of('signature', __vsa_kind, __vsa_tbl, __vsa_col, __vsa_index))),
+        '${fingerprint}');
 
 CREATE OR REPLACE TEMP MACRO __vsa_search(
     __vsa_who, __vsa_tbl, __vsa_vec_col, __vsa_index, __vsa_query, __vsa_k_arg
@@ -36,7 +38,7 @@ WITH
     __vsa_input AS MATERIALIZED (
         SELECT __vsa_query AS __vsa_q0, __vsa_k_arg AS __vsa_k0
     ),
-    __vsa_args AS MATERIALIZED (
+    __vsa_checked AS MATERIALIZED (
         SELECT
             CASE
                 WHEN __vsa_q0 IS NULL THEN error(__vsa_who || ': the query vector is NULL.')
@@ -52,8 +54,18 @@ WITH
             __vsa_check_column(__vsa_who, __vsa_tbl, __vsa_vec_col) AS __vsa_ok
         FROM __vsa_input
     ),
+    __vsa_args AS MATERIALIZED (
+        SELECT __vsa_q, __vsa_k,
+               -- The recorded configuration first: its message names both configurations.
+               CASE WHEN __vsa_ok THEN __vsa_check_vector(__vsa_who, 'the query vector', __vsa_q)
+                    ELSE false END AS __vsa_ok
+        FROM __vsa_checked
+    ),
     __vsa_gate AS MATERIALIZED (
-        SELECT __vsa_ticket_of('search', __vsa_tbl, __vsa_vec_col, __vsa_index) AS __vsa_ticket
+        SELECT CASE WHEN __vsa_ok
+                    THEN __vsa_ticket_of('search', __vsa_tbl, __vsa_vec_col, __vsa_index)
+               END AS __vsa_ticket
+        FROM __vsa_args
     ),
     -- The fast branch.
     __vsa_fast AS (
@@ -88,7 +100,13 @@ WITH
                    END,
                    (SELECT __vsa_q FROM __vsa_args)) AS __vsa_score
         FROM __vsa_rows
-        WHERE __vsa_v IS NOT NULL AND (SELECT __vsa_ok FROM __vsa_args)
+        WHERE __vsa_v IS NOT NULL
+          -- The marker rule on every stored vector (an index checks its own), after the
+          -- recorded configuration (its message names both).
+          AND CASE WHEN (SELECT __vsa_ok FROM __vsa_args)
+                   THEN __vsa_check_vector(__vsa_who, 'column ' || __vsa_vec_col || ' of '
+                                           || __vsa_tbl, __vsa_v)
+                   ELSE false END
     ),
     __vsa_slow AS (
         SELECT __vsa_score, __vsa_row,

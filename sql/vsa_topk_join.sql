@@ -19,7 +19,10 @@ WITH
                                 __vsa_right_tbl, __vsa_right_col) AS __vsa_ok
     ),
     __vsa_gate AS MATERIALIZED (
-        SELECT __vsa_ticket_of('join', __vsa_right_tbl, __vsa_right_col, __vsa_index) AS __vsa_ticket
+        SELECT CASE WHEN __vsa_ok
+                    THEN __vsa_ticket_of('join', __vsa_right_tbl, __vsa_right_col, __vsa_index)
+               END AS __vsa_ticket
+        FROM __vsa_args
     ),
     __vsa_left AS MATERIALIZED (
         SELECT row_number() OVER () AS __vsa_lid, __vsa_t AS __vsa_lrow,
@@ -32,7 +35,14 @@ WITH
                    __vsa_who || ': column ' || __vsa_left_col || ' holds vectors of length '
                    || len(__vsa_lv)::VARCHAR || ', but this connection''s encoder makes FLOAT[${dim}].')
                END AS __vsa_lv
-        FROM __vsa_left WHERE __vsa_lv IS NOT NULL
+        FROM __vsa_left
+        WHERE __vsa_lv IS NOT NULL
+          -- The marker rule on every left vector (each is a query), after the recorded
+          -- configurations (their message names both) ...
+          AND CASE WHEN (SELECT __vsa_ok FROM __vsa_args)
+                   THEN __vsa_check_vector(__vsa_who, 'column ' || __vsa_left_col || ' of '
+                                           || __vsa_left_tbl, __vsa_lv)
+                   ELSE false END
     ),
     -- The fast branch.
     __vsa_fbest AS (
@@ -65,7 +75,13 @@ WITH
                    __vsa_who || ': column ' || __vsa_right_col || ' holds vectors of length '
                    || len(__vsa_rv)::VARCHAR || ', but this connection''s encoder makes FLOAT[${dim}].')
                END AS __vsa_rv
-        FROM __vsa_right WHERE __vsa_rv IS NOT NULL
+        FROM __vsa_right
+        WHERE __vsa_rv IS NOT NULL
+          -- ... and on every right vector the scan reads (an index checks its own).
+          AND CASE WHEN (SELECT __vsa_ok FROM __vsa_args)
+                   THEN __vsa_check_vector(__vsa_who, 'column ' || __vsa_right_col || ' of '
+                                           || __vsa_right_tbl, __vsa_rv)
+                   ELSE false END
     ),
     __vsa_pairs AS (
         SELECT __vsa_lid, __vsa_rid, array_inner_product(__vsa_lv, __vsa_rv) AS __vsa_s

@@ -177,3 +177,13 @@ def test_incremental_encode_quick() -> None:
     every = next(r for r in rows if r[0].endswith("every row") and r[0].startswith("after"))
     assert incremental[2] == "40" and every[2] == "2,020"
     assert "load average before:" in out and "load average after:" in out
+
+
+def test_marker_check_quick() -> None:
+    out = run_quick("marker_check.py")
+    rows = [cells(r) for r in table_rows(out, "what")]
+    rules = {(r[0].split(",")[0], r[1]) for r in rows}
+    for rule in ("none", "query + first stored", "query + every stored"):
+        assert ("vsa_search", rule) in rules
+    assert any(r[1] == "vsa_cosine (both arguments)" for r in rows)
+    assert all(float(r[3].replace(",", "")) > 0 for r in rows)

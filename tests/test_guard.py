@@ -152,8 +152,9 @@ def test_same_named_tables_in_two_schemas_are_checked_each_against_its_own_recor
         duckdb_vsa.column_info(db, "main.docs", "vec")["fingerprint"]
         != (duckdb_vsa.column_info(db, "s.docs", "vec")["fingerprint"])
     )
-    query = "(SELECT vec FROM memory.main.docs LIMIT 1)"
     for con, ok, refused in ((db, "main.docs", "s.docs"), (seeded, "s.docs", "main.docs")):
+        # A query vector of the connection's own configuration (the marker rule refuses others).
+        query = f"(SELECT vec FROM memory.{ok} LIMIT 1)"
         for setting in ("RESET search_path", "SET schema = 's'", "SET search_path = 's,main'"):
             con.execute(setting).fetchall()
             reads = con.execute(f"SELECT count(*) FROM {ok}").fetchall()

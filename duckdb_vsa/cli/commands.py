@@ -40,10 +40,12 @@ from duckdb_vsa.cli.stores import (
     encoding_metadata,
     table_parts,
 )
+from duckdb_vsa.config import EncoderConfig
 from duckdb_vsa.dispatch import AUTO, check_workers, find_pool
 from duckdb_vsa.encoder import Encoder
-from duckdb_vsa.errors import DocumentError, VectorShapeError, VsaError
+from duckdb_vsa.errors import ConfigMismatchError, DocumentError, VectorShapeError, VsaError
 from duckdb_vsa.index import ExactIndex
+from duckdb_vsa.marker import check_vectors
 from duckdb_vsa.sqltext import quote_ident
 
 # -- encode ----------------------------------------------------------------------------
@@ -230,14 +232,33 @@ def _store_encoder(store: Store, args: argparse.Namespace) -> Encoder:
     return make_encoder(config)
 
 
-def _store_vectors(store: Store, batch: pa.RecordBatch, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors of a batch of ``store`` as a matrix, and the mask of rows that hold one."""
+def _store_vectors(
+    store: Store, batch: pa.RecordBatch, config: EncoderConfig, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of a batch of ``store`` as a matrix, and the mask of rows that hold one.
+
+    ``offset`` is the row number of the batch's first row. A vector that
+    carries another configuration's marker than ``config``'s is refused.
+    """
     try:
-        return vectors_from_arrow(batch.column(store.vector_column), dim)
+        vectors, valid = vectors_from_arrow(batch.column(store.vector_column), config.dim)
     except VectorShapeError as err:
         raise CLIError(
             f"Column {store.vector_column!r} of {store.label} cannot be searched: {err}"
         ) from None
+    try:
+        check_vectors(
+            vectors,
+            config,
+            f"Column {store.vector_column!r} of {store.label}",
+            offset,
+            whose="this command's",
+            remedy="re-encode them with these options, or pass the options they were encoded "
+            "with (--dim, --seed, --config ...).",
+        )
+    except ConfigMismatchError as err:
+        raise CLIError(str(err)) from None
+    return vectors, valid
 
 
 def _shown_columns(store: Store, given: list[str] | None) -> list[str]:
@@ -282,7 +303,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         encoder = _store_encoder(store, args)
         query = encoder.encode(parse_doc(text, "query"))
         shown = _shown_columns(store, args.columns)
-        best = _top_k(store, query, args.k, shown, args.chunk_size)
+        best = _top_k(store, query, encoder.config, args.k, shown, args.chunk_size)
     finally:
         store.close()
     rows = [{"rank": r, "score": s, **row} for r, (s, row) in enumerate(best, start=1)]
@@ -291,7 +312,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _top_k(
-    store: Store, query: np.ndarray, k: int, shown: list[str], chunk_size: int
+    store: Store,
+    query: np.ndarray,
+    config: EncoderConfig,
+    k: int,
+    shown: list[str],
+    chunk_size: int,
 ) -> list[tuple[float, dict[str, Any]]]:
     """The ``k`` rows of ``store`` most similar to ``query``: ``(score, shown columns)``.
 
@@ -304,7 +330,7 @@ def _top_k(
     rows: dict[int, dict[str, Any]] = {}
     offset = 0
     for batch in store.batches([*shown, store.vector_column], chunk_size):
-        vectors, valid = _store_vectors(store, batch, len(query))
+        vectors, valid = _store_vectors(store, batch, config, offset)
         positions = np.flatnonzero(valid)
         if len(positions):
             index = _exact_index(store, vectors[valid], offset + positions)
@@ -357,7 +383,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         ids = np.empty(store.rows, dtype=np.int64)
         n = offset = 0
         for batch in store.batches([store.vector_column], args.chunk_size):
-            vectors, valid = _store_vectors(store, batch, dim)
+            vectors, valid = _store_vectors(store, batch, encoder.config, offset)
             m = int(valid.sum())
             matrix[n : n + m] = vectors[valid]
             ids[n : n + m] = offset + np.flatnonzero(valid)

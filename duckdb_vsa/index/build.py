@@ -24,6 +24,7 @@ from duckdb_vsa.errors import (
 )
 from duckdb_vsa.index.exact import DEFAULT_BLOCK_BYTES
 from duckdb_vsa.index.faissbase import check_options, import_faiss
+from duckdb_vsa.index.live import LiveIndex
 from duckdb_vsa.index.plan import ARRAY_TYPE, forget_plans
 from duckdb_vsa.index.registry import Entry, IndexCatalog, index_maker, stored_arrays
 from duckdb_vsa.index.source import CHECKS, IndexSource
@@ -31,8 +32,9 @@ from duckdb_vsa.index.store import Definition, definitions, references
 from duckdb_vsa.index.store import delete as delete_record
 from duckdb_vsa.index.store import save as save_record
 from duckdb_vsa.index.sync import new_live, read_all
+from duckdb_vsa.marker import foreign_keys, foreign_message
 
-__all__ = ["METHODS", "check_arguments", "drop", "make", "vector_column"]
+__all__ = ["METHODS", "check_arguments", "check_markers", "drop", "make", "vector_column"]
 
 #: The kinds of index.
 METHODS = ("exact", "hnsw", "ivf")
@@ -146,6 +148,27 @@ def vector_column(
     return found
 
 
+def check_markers(live: LiveIndex, fingerprint: str, describe: str) -> None:
+    """Refuse an index holding a vector that carries another configuration's marker.
+
+    Parameters
+    ----------
+    live : LiveIndex
+    fingerprint, describe : str
+        The configuration fingerprint and description of the connection that
+        builds or searches the index.
+
+    Raises
+    ------
+    ConfigMismatchError
+    """
+    if foreign_keys(live.markers, fingerprint, live.dim):
+        source = live.source
+        named = f"index {source.name!r}: " if source.name else ""
+        subject = f"{named}column {source.column!r} of {source.display_table}"
+        raise ConfigMismatchError(foreign_message(subject, describe))
+
+
 def make(
     catalog: IndexCatalog,
     con: duckdb.DuckDBPyConnection,
@@ -158,6 +181,8 @@ def make(
     block_bytes: int,
     check: str,
     dim: int,
+    fingerprint: str,
+    describe: str,
 ) -> Entry:
     """Build index ``name`` of ``column`` of ``relation`` through ``con`` and record it.
 
@@ -174,6 +199,9 @@ def make(
     ------
     VectorShapeError, InvalidArgumentError
         If the vectors cannot be indexed.
+    ConfigMismatchError
+        If a vector carries another configuration's marker than the one of
+        ``fingerprint`` (described by ``describe``).
     """
     watch, _ = watch_column(con, relation, column)
     if watch is not None:
@@ -185,6 +213,7 @@ def make(
         live = new_live(source, state, rows, index_maker(method, options, block_bytes))
     except (VectorShapeError, InvalidArgumentError) as err:
         raise type(err)(f"{where}: {err}") from None
+    check_markers(live, fingerprint, describe)
     definition = None
     if fold(relation.database) != "temp":
         try:

@@ -42,13 +42,14 @@ from duckdb_vsa.db.names import (
     resolve_table,
 )
 from duckdb_vsa.errors import CatalogError, InvalidArgumentError, NotRegisteredError
-from duckdb_vsa.index.build import check_arguments, drop, make, vector_column
+from duckdb_vsa.index.build import check_arguments, check_markers, drop, make, vector_column
 from duckdb_vsa.index.exact import DEFAULT_BLOCK_BYTES
 from duckdb_vsa.index.live import LiveIndex, SyncState
 from duckdb_vsa.index.plan import entry_for_definition, named_entry, plan
 from duckdb_vsa.index.registry import Entry, IndexCatalog
 from duckdb_vsa.index.store import definitions
 from duckdb_vsa.index.udf import Handlers, catalog_token, create_index_functions
+from duckdb_vsa.marker import foreign_keys
 
 __all__ = [
     "build_index",
@@ -237,6 +238,8 @@ def build_index(
         block_bytes=block_bytes,
         check=check,
         dim=config.dim,
+        fingerprint=config.fingerprint,
+        describe=config.describe(),
     )
     assert entry.live is not None
     return entry.live
@@ -411,13 +414,19 @@ def _handlers(catalog: IndexCatalog) -> Handlers:
             entry = named_entry(catalog, cur, name)
         return entry.source.display_table if part == "table" else entry.source.column
 
-    def ticket(handle: str | None, signature: str | None) -> str | None:
+    def ticket(handle: str | None, signature: str | None, fingerprint: str | None) -> str | None:
         try:
-            return catalog.ticket(handle, signature)
+            issued = catalog.ticket(handle, signature)
         except duckdb.Error:
             # The committed table cannot be read (a temporary table of the caller's):
             # the builtin scan answers.
             return None
+        if issued is not None and fingerprint:
+            # The marker rule on every vector the index holds, against the asking connection.
+            live = catalog.searched(issued)
+            if foreign_keys(live.markers, fingerprint, live.dim):
+                check_markers(live, fingerprint, _describe(fingerprint))
+        return issued
 
     return Handlers(
         plan=plan_part,
@@ -474,6 +483,8 @@ def _create(
             block_bytes=DEFAULT_BLOCK_BYTES,
             check="full",
             dim=dim,
+            fingerprint=fingerprint,
+            describe=described,
         )
     assert entry.live is not None
     return repr(entry.live)

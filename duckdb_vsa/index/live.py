@@ -32,6 +32,7 @@ from duckdb_vsa.index.base import Hits, VectorIndex, query_matrix, rank_hits
 from duckdb_vsa.index.exact import ExactIndex
 from duckdb_vsa.index.faissbase import FaissIndex
 from duckdb_vsa.index.source import IndexSource
+from duckdb_vsa.marker import marker_keys
 
 __all__ = [
     "DEAD_FRACTION",
@@ -224,6 +225,10 @@ class LiveIndex(VectorIndex):
         Rows appended since the base was built; their rowids are larger
         than every rowid of the base.
     delta_hashes : numpy.ndarray of uint64, optional
+    markers : frozenset of bytes, optional
+        The configuration markers its vectors carry (:func:`duckdb_vsa.marker.marker_keys`),
+        so that a search from another configuration is refused. Default: those of the
+        vectors of an exact base and of the appended rows.
     """
 
     def __init__(
@@ -235,6 +240,7 @@ class LiveIndex(VectorIndex):
         state: SyncState,
         delta: ExactIndex | None = None,
         delta_hashes: np.ndarray | None = None,
+        markers: frozenset[bytes] | None = None,
     ) -> None:
         self.base = base
         self.base_hashes = np.asarray(base_hashes, dtype=np.uint64)
@@ -246,6 +252,11 @@ class LiveIndex(VectorIndex):
         self.state = state
         self.exact = base.exact
         self._ids: np.ndarray | None = None
+        if markers is None:
+            markers = marker_keys(base.vectors) if isinstance(base, ExactIndex) else frozenset()
+            if self.delta is not None:
+                markers |= marker_keys(self.delta.vectors)
+        self.markers = markers
 
     @property
     def dim(self) -> int:
@@ -383,6 +394,7 @@ class LiveIndex(VectorIndex):
             state=state,
             delta=delta,
             delta_hashes=old,
+            markers=self.markers | marker_keys(vectors),
         )
         return grown.folded() if grown.should_fold else grown
 
@@ -414,6 +426,7 @@ class LiveIndex(VectorIndex):
             np.concatenate([self.base_hashes, self.delta_hashes]),
             source=self.source,
             state=self.state,
+            markers=self.markers,
         )
 
     def resynced(
@@ -453,6 +466,9 @@ class LiveIndex(VectorIndex):
                 state=state,
                 delta=delta,
                 delta_hashes=hashes[rest],
+                # Vectors whose row is gone may leave a marker behind: refusing
+                # too much is safe, and a rebuild forgets it.
+                markers=self.markers | marker_keys(vectors),
             )
             return live.folded() if live.should_fold else live
         # Exact: one matrix in rowid order, so that ties rank the smaller rowid first.

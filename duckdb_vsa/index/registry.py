@@ -39,6 +39,7 @@ from duckdb_vsa.index.live import LiveIndex, SyncState, match_hashes
 from duckdb_vsa.index.source import IndexSource
 from duckdb_vsa.index.store import Definition, load_arrays
 from duckdb_vsa.index.sync import catch_up, new_live, read_all
+from duckdb_vsa.marker import marker_keys
 
 __all__ = ["CACHE_BYTES", "Entry", "IndexCatalog", "index_maker", "stored_arrays"]
 
@@ -321,14 +322,16 @@ class IndexCatalog:
                 threads=checked["threads"],
             )
             base.source = source
-            return LiveIndex(base, hashes, source=source, state=state)
+            return LiveIndex(base, hashes, source=source, state=state, markers=marker_keys(vectors))
         checked = check_options(entry.options, "hnsw")
         graph = HnswIndex.from_serialized(arrays["graph"], arrays["ids"], **checked)
         graph.source = source
         # The stored rowids were right when the graph was saved; pair each vector
         # with the row that holds its content now.
         unknown = SyncState(None, "", 0, 0, -1, None)
-        stale = LiveIndex(graph, arrays["hashes"], source=source, state=unknown)
+        stale = LiveIndex(
+            graph, arrays["hashes"], source=source, state=unknown, markers=marker_keys(vectors)
+        )
         return stale.resynced(state, rowids, hashes, _from(rowids, vectors))
 
 
@@ -350,4 +353,5 @@ def _resourced(live: LiveIndex, source: IndexSource) -> LiveIndex:
         state=live.state,
         delta=live.delta,
         delta_hashes=live.delta_hashes,
+        markers=live.markers,
     )

@@ -32,6 +32,7 @@ from duckdb_vsa.index.base import VectorIndex
 from duckdb_vsa.index.exact import ExactIndex
 from duckdb_vsa.index.live import LiveIndex, SyncState
 from duckdb_vsa.index.source import IndexSource
+from duckdb_vsa.marker import marker_keys
 
 __all__ = [
     "Rows",
@@ -225,4 +226,4 @@ def new_live(
     rowids, hashes, vectors = rows
     base = make(vectors, rowids)
     base.source = source
-    return LiveIndex(base, hashes, source=source, state=state)
+    return LiveIndex(base, hashes, source=source, state=state, markers=marker_keys(vectors))

@@ -9,8 +9,9 @@ bodies are the catalog's (:class:`Handlers`):
   evaluated while a query is bound; SQL text, or the handle of the entry that
   answers (see :mod:`~duckdb_vsa.index.plan`);
 - ``__vsa_index_sql(name, part)``: the ``table`` or ``column`` of a named index;
-- ``__vsa_ticket(handle, signature)``: a ticket for the query's snapshot, or
-  NULL when the index cannot answer for it;
+- ``__vsa_ticket(handle, signature, fingerprint)``: a ticket for the query's
+  snapshot, or NULL when the index cannot answer for it; an error if a vector
+  of the index carries another configuration's marker than ``fingerprint``'s;
 - ``__vsa_topk(ticket, query, k)`` and ``__vsa_topk_excluding(ticket, query,
   k, rowid)``: a chunk of queries in, one list of ``STRUCT(rowid, score)`` per
   query out;
@@ -64,7 +65,7 @@ class Handlers:
 
     plan: Callable[..., str | None]
     part: Callable[[str, str], str]
-    ticket: Callable[[str | None, str | None], str | None]
+    ticket: Callable[[str | None, str | None, str | None], str | None]
     searched: Callable[[str], VectorIndex]
     create: Callable[..., str]
     drop: Callable[[str, bool], str]
@@ -123,7 +124,7 @@ def create_index_functions(con: duckdb.DuckDBPyConnection, token: str, handlers:
         con,
         "__vsa_ticket",
         handlers.ticket,
-        [[varchar, varchar]],
+        [[varchar, varchar, varchar]],
         varchar,
         kind="native",
         null_handling="special",
