@@ -93,10 +93,6 @@ def _run(args: argparse.Namespace) -> int:
     except VsaError as err:
         message = str(err)
     except duckdb.Error as err:
-        # DuckDB turns an interrupt that arrives inside one of its calls back into
-        # Python (reading a registered Arrow table) into an error of its own.
-        if _SIGNALLED:
-            return _signal_exit(_SIGNALLED[-1])
         message = f"DuckDB: {err}"
     except MemoryError:
         message = "Out of memory; lower --chunk-size, or use a machine with more memory."
@@ -110,6 +106,11 @@ def _run(args: argparse.Namespace) -> int:
         return _signal_exit(signal.SIGTERM)
     except KeyboardInterrupt:
         return _signal_exit(signal.SIGINT)
+    if _SIGNALLED:
+        # DuckDB turns an interrupt that arrives inside one of its calls back into
+        # Python (reading a registered Arrow table) into an error of its own, which
+        # the command may wrap in one of ours: the signal is what stopped the run.
+        return _signal_exit(_SIGNALLED[-1])
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return 1
 
