@@ -139,15 +139,8 @@ def registration(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
     -------
     tuple of (str, str), or None if duckdb_vsa is not registered on ``con``.
     """
-    rows = con.execute(
-        "SELECT macro_definition FROM duckdb_functions() "
-        "WHERE function_name = 'vsa_encode' AND function_type = 'macro'"
-    ).fetchall()
-    for (definition,) in rows:
-        found = _NAME.search(definition or "")
-        if found:
-            return found.group(1), found.group(2)
-    return None
+    found = _encode_macro_call(con)
+    return None if found is None else (found.group(1), found.group(2))
 
 
 def registered_workers(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -155,6 +148,12 @@ def registered_workers(con: duckdb.DuckDBPyConnection) -> int | None:
 
     None if duckdb_vsa is not registered on ``con``.
     """
+    found = _encode_macro_call(con)
+    return None if found is None else int(found.group(3) or 0)
+
+
+def _encode_macro_call(con: duckdb.DuckDBPyConnection) -> re.Match[str] | None:
+    """The function name in the text of this connection's ``vsa_encode`` macro, matched."""
     rows = con.execute(
         "SELECT macro_definition FROM duckdb_functions() "
         "WHERE function_name = 'vsa_encode' AND function_type = 'macro'"
@@ -162,7 +161,7 @@ def registered_workers(con: duckdb.DuckDBPyConnection) -> int | None:
     for (definition,) in rows:
         found = _NAME.search(definition or "")
         if found:
-            return int(found.group(3) or 0)
+            return found
     return None
 
 
