@@ -37,20 +37,25 @@ SELECT __vsa_i.* FROM (SELECT unnest(__vsa_indexes()) AS __vsa_i);
 -- vsa_index_topk(index_name, query, k := 10): the k best hits of one query vector as
 -- a list of STRUCT(rowid, score), best first (ties: smaller rowid first); NULL query
 -- in, NULL out. For custom SQL: join the rowids back to the table.
+-- The ticket is asked for inside the subquery that checks the recorded configuration:
+-- DuckDB evaluates uncorrelated subqueries before the CASE around them, in any order,
+-- and the recorded check's message names both configurations.
+CREATE OR REPLACE TEMP MACRO __vsa_checked_ticket(__vsa_index) AS (
+    SELECT CASE WHEN __vsa_check_column('vsa_index_topk',
+                                        __vsa_index_sql(__vsa_index::VARCHAR, 'table'),
+                                        __vsa_index_sql(__vsa_index::VARCHAR, 'column'))
+                THEN __vsa_ticket_of('search', NULL, NULL, __vsa_index) END
+);
+
 CREATE OR REPLACE TEMP MACRO vsa_index_topk(__vsa_index, __vsa_query, k := 10) AS
-    CASE WHEN NOT __vsa_check_column('vsa_index_topk',
-                                     __vsa_index_sql(__vsa_index::VARCHAR, 'table'),
-                                     __vsa_index_sql(__vsa_index::VARCHAR, 'column'))
-         THEN NULL
-         WHEN k IS NULL OR k < 1 THEN error('vsa_index_topk: k must be a positive integer.')
+    CASE WHEN k IS NULL OR k < 1 THEN error('vsa_index_topk: k must be a positive integer.')
          WHEN NOT __vsa_check_vector('vsa_index_topk', 'the query vector', __vsa_query::FLOAT[])
              THEN NULL
-         WHEN (SELECT __vsa_ticket_of('search', NULL, NULL, __vsa_index)) IS NULL THEN error(
+         WHEN __vsa_checked_ticket(__vsa_index) IS NULL THEN error(
              'vsa_index_topk: index ' || __vsa_index::VARCHAR || ' cannot answer for this '
              || 'transaction, which changed its table and has not committed; use '
              || 'vsa_index_search, which falls back to a scan, or commit first.')
-         ELSE __vsa_topk((SELECT __vsa_ticket_of('search', NULL, NULL, __vsa_index)),
-                         __vsa_query::FLOAT[], k::BIGINT)
+         ELSE __vsa_topk(__vsa_checked_ticket(__vsa_index), __vsa_query::FLOAT[], k::BIGINT)
     END;
 
 -- vsa_index_search(index_name, query, k := 10): as vsa_search on the indexed table and column.
