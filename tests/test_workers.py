@@ -589,6 +589,21 @@ def test_cli_encode_with_workers_writes_the_same_vectors(tmp_path, capsys) -> No
         assert bad.returncode == 1 and "--workers must be" in bad.stderr
 
 
+def test_cli_encode_uses_the_usable_cores_by_default(tmp_path) -> None:
+    """The command line is one job over a whole input: by default it encodes on every core."""
+    source = tmp_path / "docs.jsonl"
+    source.write_text("\n".join(varied_documents(3000, seed=17)) + "\n", encoding="utf-8")
+    summaries = {}
+    for option in ([], ["--workers", "0"]):
+        out = tmp_path / f"out{len(option)}.parquet"
+        done = cli("encode", source, "-o", out, "--dim", "64", "--chunk-size", "500", *option)
+        summaries[len(option)] = done.stderr.strip().splitlines()[-1]
+    expected = dispatch.auto_workers()
+    assert (f"by {expected} worker processes" in summaries[0]) == (expected >= 2)
+    assert "worker processes" not in summaries[2]
+    assert pq.read_table(tmp_path / "out0.parquet").equals(pq.read_table(tmp_path / "out2.parquet"))
+
+
 SQL_SCRIPT_WITHOUT_MAIN_GUARD = """
 import duckdb
 import duckdb_vsa

@@ -97,9 +97,14 @@ def _encode_chunk(
 
 
 def _workers(given: str | None) -> int:
-    """The number of worker processes ``--workers`` asks for."""
+    """The number of worker processes ``--workers`` asks for (by default, the usable cores).
+
+    A command-line run is one job over a whole input, so the workers' start-up is
+    paid once and overlaps the first chunks; inputs under a few hundred rows never
+    start them.
+    """
     if given is None or given == AUTO:
-        return check_workers(given)
+        return check_workers(AUTO)
     try:
         return check_workers(int(given))
     except (ValueError, VsaError):

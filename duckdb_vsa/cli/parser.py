@@ -194,15 +194,15 @@ def _add_encode(sub: Any) -> None:
         type=int,
         default=DEFAULT_CACHE_BYTES >> 20,
         metavar="MB",
-        help=f"budget of each encoder cache (default {DEFAULT_CACHE_BYTES >> 20}); speed only, "
+        help=f"budget of the encoder's caches (default {DEFAULT_CACHE_BYTES >> 20}); speed only, "
         "the vectors do not change",
     )
     p.add_argument(
         "--workers",
         metavar="N",
-        help="worker processes that encode chunks in parallel, or 'auto' for the usable "
-        "cores (default 0: this process alone); each holds its own caches of --cache-mb; "
-        "the vectors do not change",
+        help="worker processes that encode chunks in parallel, 'auto' for the usable cores "
+        "(the default: none on a single core), or 0 for this process alone; each holds its "
+        "own caches of --cache-mb; the vectors do not change",
     )
     _add_encoder_options(p)
 
