@@ -331,26 +331,6 @@ time.sleep(600)
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
-def test_a_killed_parent_leaves_no_worker_processes(tmp_path) -> None:
-    script = tmp_path / "parent.py"
-    script.write_text(PARENT_SCRIPT, encoding="utf-8")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    parent = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        pids = [int(p) for p in parent.stdout.readline().split()]
-        assert len(pids) == 2
-        assert not any(_gone(p) for p in pids)
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        parent.stdout.close()
-    assert _wait_gone(pids) == []
-
-
 def test_the_scaling_benchmark_runs_in_quick_mode() -> None:
     done = run_python(ROOT / "benchmarks" / "workers_scaling.py", "--quick", cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -649,9 +629,10 @@ time.sleep(600)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
-def test_a_killed_parent_of_sql_workers_leaves_no_worker_processes(tmp_path) -> None:
-    script = tmp_path / "sql_parent.py"
-    script.write_text(SQL_PARENT_SCRIPT, encoding="utf-8")
+@pytest.mark.parametrize("source", [PARENT_SCRIPT, SQL_PARENT_SCRIPT], ids=["pool", "sql"])
+def test_a_killed_parent_leaves_no_worker_processes(tmp_path, source) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(source, encoding="utf-8")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     parent = subprocess.Popen(
