@@ -90,22 +90,13 @@ def split_identifier(name: str, what: str = "table name") -> tuple[str, ...]:
     i, n = 0, len(name)
     while True:
         if name[i] == '"':
-            j, chunks = i + 1, []
-            while True:
-                end = name.find('"', j)
-                if end < 0:
-                    raise InvalidArgumentError(
-                        f"The {what} {name!r} has an unbalanced double quote; write a quote "
-                        'inside a quoted name twice, as in "we""ird".'
-                    )
-                chunks.append(name[j:end])
-                if end + 1 < n and name[end + 1] == '"':
-                    chunks.append('"')
-                    j = end + 2
-                    continue
-                i = end + 1
-                break
-            part = "".join(chunks)
+            quoted = read_quoted(name, i)
+            if quoted is None:
+                raise InvalidArgumentError(
+                    f"The {what} {name!r} has an unbalanced double quote; write a quote "
+                    'inside a quoted name twice, as in "we""ird".'
+                )
+            part, i = quoted
         else:
             end = name.find(".", i)
             end = n if end < 0 else end
@@ -127,3 +118,26 @@ def split_identifier(name: str, what: str = "table name") -> tuple[str, ...]:
                 "and a part with dots, spaces or quotes is written in double quotes."
             )
         i += 1
+
+
+def read_quoted(text: str, start: int) -> tuple[str, int] | None:
+    """The double-quoted name that opens at ``text[start]``, and the index just after it.
+
+    A doubled quote inside stands for one quote. None if the name is not closed.
+
+    Examples
+    --------
+    >>> read_quoted('x."we""ird".y', 2)
+    ('we"ird', 11)
+    """
+    chunks, i = [], start + 1
+    while True:
+        end = text.find('"', i)
+        if end < 0:
+            return None
+        chunks.append(text[i:end])
+        if text.startswith('"', end + 1):
+            chunks.append('"')
+            i = end + 2
+            continue
+        return "".join(chunks), end + 1

@@ -12,6 +12,7 @@ from duckdb_vsa.config import ENCODER_VERSION, EncoderConfig
 from duckdb_vsa.encoder import DEFAULT_CACHE_BYTES, Encoder
 from duckdb_vsa.errors import DocumentError, VsaError
 from duckdb_vsa.parse import parse_json
+from duckdb_vsa.sqltext import read_quoted
 
 PROG = "duckdb-vsa"
 #: Rows read, encoded or scored at a time unless --chunk-size says otherwise.
@@ -80,22 +81,14 @@ def split_names(text: str, option: str) -> list[str]:
         while i < n and text[i].isspace():
             i += 1
         if i < n and text[i] == '"':
-            chars, i = [], i + 1
-            while True:
-                end = text.find('"', i)
-                if end < 0:
-                    raise CLIError(
-                        f"{option} {text!r} has an unbalanced double quote; write a quote "
-                        'inside a quoted name twice, as in "we""ird".'
-                    )
-                chars.append(text[i:end])
-                if text.startswith('"', end + 1):
-                    chars.append('"')
-                    i = end + 2
-                    continue
-                i = end + 1
-                break
-            names.append("".join(chars))
+            quoted = read_quoted(text, i)
+            if quoted is None:
+                raise CLIError(
+                    f"{option} {text!r} has an unbalanced double quote; write a quote "
+                    'inside a quoted name twice, as in "we""ird".'
+                )
+            name, i = quoted
+            names.append(name)
             while i < n and text[i].isspace():
                 i += 1
             if i < n and text[i] != ",":
